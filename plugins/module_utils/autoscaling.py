@@ -39,6 +39,8 @@ import yaml
 STATUS_CONFIGMAP = "cluster-autoscaler-status"
 DEFAULT_NAMESPACE = "kube-system"
 AZURE_PREFIX = "azure://"
+# NotTriggerScaleUp events (one per autoscaler loop) before the scale-up test stops early
+REJECTED_AFTER = 3
 
 NOT_APPLICABLE_NOTES = (
     "Not applicable: the requirement is conditional - 'If the platform provides a cluster autoscaler or an "
@@ -423,7 +425,7 @@ def scale_up_state(before_names, pod, nodes, events, resource):
 
     Returns (state, info): state is "done" (the pod runs on a node that was not
     there before and carries the accelerator), "rejected" (cluster-autoscaler
-    said no node group fits, NotTriggerScaleUp), "fit_existing" (the pod landed
+    said no node group fits, NotTriggerScaleUp, REJECTED_AFTER times), "fit_existing" (the pod landed
     on a node that was already there: scale-up not exercised) or "waiting".
     """
     pod_events = scale_up_events(events, node_name(pod))
@@ -443,7 +445,9 @@ def scale_up_state(before_names, pod, nodes, events, resource):
         target = next((n for n in nodes if node_name(n) == spec_node), None)
         if target is not None and accelerator_count(target, resource) > 0:
             return "done", info
-    if info["not_triggered"] and not info["triggered"] and not new:
+    # cluster-autoscaler re-emits NotTriggerScaleUp every loop; stop only when it persists
+    refusals = sum(e["count"] or 1 for e in info["not_triggered"])
+    if refusals >= REJECTED_AFTER and not info["triggered"] and not new:
         return "rejected", info
     return "waiting", info
 
