@@ -713,6 +713,10 @@ class ObjectStore:
         """Store ``obj`` under a new resourceVersion (written into it); returns it."""
         self.revision += 1
         meta = obj["metadata"]
+        if "resourceVersion" not in meta:  # keep the apiserver's key order: right after uid
+            items = list(meta.items())
+            at = [k for k, _ in items].index("uid") + 1 if "uid" in meta else len(items)
+            obj["metadata"] = meta = dict(items[:at] + [("resourceVersion", "")] + items[at:])
         meta["resourceVersion"] = str(self.revision)
         slot = (meta.get("namespace") or "", meta["name"])
         bucket = self._objects.setdefault(key, {})
@@ -2044,6 +2048,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fake-kube-apiserver"
     sys_version = ""
+    disable_nagle_algorithm = True  # headers and body go out in two writes: avoid 40 ms delayed-ACK stalls
 
     def setup(self):
         BaseHTTPRequestHandler.setup(self)
