@@ -829,6 +829,16 @@ class _Call:
         return doc
 
 
+def unreachable_url(host="127.0.0.1"):
+    """``http://HOST:PORT`` where nothing listens (a port the OS just handed out): connection refused."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        probe.bind((host, 0))
+        return "http://%s:%d" % (host, probe.getsockname()[1])
+    finally:
+        probe.close()
+
+
 def _now_utc():
     return datetime.datetime.now(datetime.timezone.utc)
 
@@ -885,7 +895,7 @@ class FakeKubeAPI:
         self._proxies = {}
         self._server = None
         self._thread = None
-        self._stopping = False
+        self._stopped = threading.Event()
         for name in PRESET_NAMESPACES:
             self.create_namespace(name)
 
@@ -908,7 +918,7 @@ class FakeKubeAPI:
         """Listen on an OS-chosen port (unless one was given) and serve in a thread."""
         if self._server is not None:
             return self
-        self._stopping = False
+        self._stopped.clear()
         self._server = _Server((self.host, self.port), self)
         self.port = self._server.server_address[1]
         self.forget_client_caches()
@@ -921,8 +931,8 @@ class FakeKubeAPI:
         """Stop serving and close open connections (later requests: connection refused)."""
         if self._server is None:
             return
+        self._stopped.set()
         with self._lock:
-            self._stopping = True
             self.store.changed.notify_all()
         server, self._server = self._server, None
         server.shutdown()
@@ -972,7 +982,9 @@ class FakeKubeAPI:
 
         ``extra_contexts``: ``{name: {"server": URL, "token": T, "namespace": NS}}``
         (each key optional; server defaults to this fake), e.g. a context
-        pointing at a closed port or carrying a wrong token.
+        pointing at ``unreachable_url()`` (connection refused), at
+        ``fake.url.replace("http:", "https:")`` (TLS handshake error) or
+        carrying a wrong token.
         """
         contexts = {context: {"token": token, "namespace": namespace}}
         contexts.update(extra_contexts or {})
@@ -1536,10 +1548,9 @@ class FakeKubeAPI:
         self.requests.append(Request(method, path, query, logged))
         call = _Call(method, path, query, headers, body)
         try:
-            fault = self._matching_fault(self._faults, method, path)
-            if fault is not None:
+            for fault in self._matching_faults(method, path):
                 if fault.delay:
-                    time.sleep(fault.delay)
+                    self._stopped.wait(fault.delay)
                 if fault.status_code is not None:
                     return _reject_response(Reject(fault.status_code, copy.deepcopy(fault.body)))
             token = self._token
@@ -1566,18 +1577,24 @@ class FakeKubeAPI:
         return _json_response(500, status_failure(500, "InternalError", "fakeapi internal error: %s"
                                                   % text.strip().splitlines()[-1]))
 
-    def _matching_fault(self, rules, method, path):
+    def _matching_faults(self, method, path):
+        """Delay-only rules that match, then the first matching error rule (each counts a hit)."""
+        found = []
         with self._lock:
-            for rule in rules:
+            for rule in self._faults:
                 if rule.matches(method, path):
                     rule.hits += 1
-                    return rule
-        return None
+                    found.append(rule)
+                    if rule.status_code is not None:
+                        break
+        return found
 
     def _check_forbidden(self, call, verb, rt=None, name=None, namespace=None, subresource=None):
-        rule = self._matching_fault(self._forbids, call.method, call.path)
-        if rule is None:
-            return
+        with self._lock:
+            rule = next((r for r in self._forbids if r.matches(call.method, call.path)), None)
+            if rule is None:
+                return
+            rule.hits += 1
         if rt is None:
             raise Reject(403, forbidden_path(rule.user, verb, call.path))
         raise Reject(403, forbidden(rule.user, verb, rt.group, rt.plural, subresource, name, namespace))
@@ -1632,8 +1649,8 @@ class FakeKubeAPI:
                 "delete": self._delete}[verb](rt, namespace, name, call)
 
     # -- collection verbs ---------------------------------------------------
-    def _selected(self, rt, namespace, call):
-        """Stored objects of the request's scope that match its label and field selectors."""
+    def _selectors(self, rt, call):
+        """The request's parsed (label, field) selectors; 400 when malformed or unsupported."""
         try:
             labels = parse_label_selector(call.query.get("labelSelector"))
             fields = parse_field_selector(call.query.get("fieldSelector"))
@@ -1643,14 +1660,19 @@ class FakeKubeAPI:
         for field, _, _ in fields:
             if field not in allowed:
                 raise Reject(400, bad_request("field label not supported: %s" % field))
-        found = []
-        for obj in self.store.items(rt.key, namespace):
-            if not labels_match(labels, obj["metadata"].get("labels")):
-                continue
-            if all((_field_string(dotted_value(obj, FIELD_PATHS.get(rt.key + (field,), field))) == value) == (op == "=")
-                   for field, op, value in fields):
-                found.append(obj)
-        return found
+        return labels, fields
+
+    def _object_matches(self, rt, obj, selectors):
+        labels, fields = selectors
+        if not labels_match(labels, obj["metadata"].get("labels")):
+            return False
+        return all((_field_string(dotted_value(obj, FIELD_PATHS.get(rt.key + (field,), field))) == value) == (op == "=")
+                   for field, op, value in fields)
+
+    def _selected(self, rt, namespace, call):
+        """Stored objects of the request's scope that match its label and field selectors."""
+        selectors = self._selectors(rt, call)
+        return [obj for obj in self.store.items(rt.key, namespace) if self._object_matches(rt, obj, selectors)]
 
     def _list(self, rt, namespace, call):
         with self._lock:
@@ -1677,20 +1699,26 @@ class FakeKubeAPI:
 
     def _watch(self, rt, namespace, call):
         """Stream watch events (JSON lines) until ``timeoutSeconds`` (default and cap 60 s) or stop."""
+        selectors = self._selectors(rt, call)
         with self._lock:
             since = call.query.get("resourceVersion")
             initial = []
             if not since or since == "0":
-                initial = [{"type": "ADDED", "object": self._present(rt, o)} for o in self._selected(rt, namespace, call)]
+                initial = [{"type": "ADDED", "object": self._present(rt, o)}
+                           for o in self.store.items(rt.key, namespace) if self._object_matches(rt, o, selectors)]
                 since = self.store.revision
             since = int(since)
         deadline = time.time() + min(float(call.query.get("timeoutSeconds") or 60), 60)
+
+        def wanted(key, obj):
+            in_scope = namespace is None or obj["metadata"].get("namespace") == namespace
+            return key == rt.key and in_scope and self._object_matches(rt, obj, selectors)
 
         def stream():
             last = since
             for event in initial:
                 yield (json.dumps(event) + "\n").encode("utf-8")
-            while not self._stopping:
+            while not self._stopped.is_set():
                 with self._lock:
                     pending = [e for e in self.store.events if e[0] > last]
                     if not pending:
@@ -1700,31 +1728,12 @@ class FakeKubeAPI:
                         self.store.changed.wait(min(remaining, 0.5))
                         continue
                     last = pending[-1][0]
-                    lines = []
-                    for _, kind, key, obj in pending:
-                        meta = obj["metadata"]
-                        if key != rt.key or (namespace is not None and meta.get("namespace") != namespace):
-                            continue
-                        probe = _Call(call.method, call.path, call.query, call.headers, b"")
-                        if not self._matches_selectors(rt, obj, probe):
-                            continue
-                        lines.append({"type": kind, "object": self._present(rt, obj)})
+                    lines = [{"type": kind, "object": self._present(rt, obj)}
+                             for _, kind, key, obj in pending if wanted(key, obj)]
                 for event in lines:
                     yield (json.dumps(event) + "\n").encode("utf-8")
 
         return _Response(200, content_type="application/json", stream=stream())
-
-    def _matches_selectors(self, rt, obj, call):
-        bucket_key = rt.key
-        saved = self.store._objects.get(bucket_key)
-        self.store._objects[bucket_key] = {(obj["metadata"].get("namespace") or "", obj["metadata"]["name"]): obj}
-        try:
-            return bool(self._selected(rt, None, call))
-        finally:
-            if saved is None:
-                self.store._objects.pop(bucket_key, None)
-            else:
-                self.store._objects[bucket_key] = saved
 
     def _create(self, rt, namespace, call):
         obj = call.body()
@@ -2082,7 +2091,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                 self.wfile.flush()
             self.wfile.write(b"0\r\n\r\n")
-        except (BrokenPipeError, ConnectionResetError):
+        except OSError:  # client went away or the fake was stopped
             self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle

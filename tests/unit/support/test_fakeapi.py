@@ -850,6 +850,16 @@ def test_fail_with_recorded_fixture_and_times(fake, core):
     assert pods.get(namespace="ai-fixtures").items == [] and rule.hits == 1
 
 
+def test_delay_rule_then_error_rule(fake):
+    fake.fail("GET", "/configmaps$", delay=0.2)
+    error = fake.fail("GET", "/configmaps$", 503, times=1)
+    started = time.time()
+    status, _, data = raw(fake, "GET", "/api/v1/namespaces/default/configmaps")
+    assert status == 503 and json.loads(data)["reason"] == "ServiceUnavailable" and error.hits == 1
+    assert time.time() - started >= 0.2
+    assert raw(fake, "GET", "/api/v1/namespaces/default/configmaps")[0] == 200
+
+
 def test_fail_text_generic_and_delay(fake):
     fake.fail("GET", "^/apis/metrics.k8s.io", fixture="404-unserved-group-metrics-k8s-io.json")
     fake.fail("POST", "/configmaps$", 500)
@@ -923,19 +933,23 @@ def test_concurrent_creates_are_consistent(fake, kubeconfig):
 # --------------------------------------------------------------------------
 
 def test_kubeconfig_contents_and_extra_contexts(fake, tmp_path):
+    down = fakeapi.unreachable_url()
+    tls = fake.url.replace("http:", "https:")
     path = fake.write_kubeconfig(str(tmp_path / "sub" / "kc"), context="main", token="t",
-                                 extra_contexts={"down": {"server": "http://127.0.0.1:9"}, "ns": {"namespace": "x"}})
+                                 extra_contexts={"down": {"server": down}, "ns": {"namespace": "x"},
+                                                 "tls": {"server": tls}})
     config = yaml.safe_load(open(path))
     assert config["current-context"] == "main"
     clusters = dict((c["name"], c["cluster"]["server"]) for c in config["clusters"])
-    assert clusters == {"main": fake.url, "down": "http://127.0.0.1:9", "ns": fake.url}
-    assert [u["user"] for u in config["users"]] == [{"token": "t"}, {}, {}]
+    assert clusters == {"main": fake.url, "down": down, "ns": fake.url, "tls": tls}
+    assert [u["user"] for u in config["users"]] == [{"token": "t"}, {}, {}, {}]
     assert config["contexts"][2]["context"]["namespace"] == "x"
-    client = kubernetes.config.new_client_from_config(path, context="down")
-    client.configuration.retries = 0
-    with pytest.raises(Exception) as error:
-        kubernetes.client.CoreV1Api(client).list_namespace(_request_timeout=2)
-    assert "refused" in str(error.value).lower() or "connection" in str(error.value).lower()
+    for context, words in (("down", "refused"), ("tls", "ssl")):
+        client = kubernetes.config.new_client_from_config(path, context=context)
+        client.configuration.retries = 0
+        with pytest.raises(Exception) as error:
+            kubernetes.client.CoreV1Api(client).list_namespace(_request_timeout=2)
+        assert words in str(error.value).lower(), (context, error.value)
 
 
 def test_stop_closes_kept_alive_connections(tmp_path):
@@ -991,3 +1005,61 @@ def test_standalone_rejects_unknown_scenario(tmp_path):
                             timeout=20)
     assert result.returncode == 2 and "invalid choice: 'nope'" in result.stderr
     assert not os.path.exists(str(tmp_path / "kc"))
+
+
+# --------------------------------------------------------------------------
+# the real kubernetes.core modules, in-process (the pattern for module tests)
+# --------------------------------------------------------------------------
+
+def run_module(module, args, capsys):
+    """Run an Ansible module's main() in-process; returns its JSON result."""
+    from ansible.module_utils.testing import patch_module_args
+    with patch_module_args(args):
+        with pytest.raises(SystemExit):
+            module.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def deployment_controller(api):
+    """A reconciler: every Deployment becomes available with spec.replicas replicas."""
+    for item in api.objects("apps/v1", "deployments"):
+        replicas = item["spec"].get("replicas", 1)
+        api.set_status("apps/v1", "deployments", item["metadata"]["name"], {
+            "observedGeneration": item["metadata"]["generation"], "replicas": replicas,
+            "readyReplicas": replicas, "availableReplicas": replicas, "updatedReplicas": replicas,
+            "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"}]},
+            item["metadata"]["namespace"])
+
+
+def test_kubernetes_core_k8s_module_is_idempotent_against_the_fake(fake, kubeconfig, capsys):
+    if get_api_client is None:
+        pytest.skip(".collections missing")
+    from ansible_collections.kubernetes.core.plugins.modules import k8s, k8s_info
+    fake.add_reconciler(deployment_controller)
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "default"},
+                  "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "d"}},
+                           "template": {"metadata": {"labels": {"app": "d"}},
+                                        "spec": {"containers": [{"name": "c", "image": "x:1"}]}}}}
+    args = {"kubeconfig": kubeconfig, "definition": deployment, "apply": True,
+            "server_side_apply": {"field_manager": "ansible"}, "wait": True, "wait_timeout": 5}
+    first = run_module(k8s, args, capsys)
+    second = run_module(k8s, args, capsys)
+    assert (first["changed"], second["changed"]) == (True, False), (first.get("msg"), second.get("msg"))
+    assert first["result"]["status"]["availableReplicas"] == 2
+    info = run_module(k8s_info, {"kubeconfig": kubeconfig, "kind": "Deployment", "namespace": "default",
+                                 "label_selectors": []}, capsys)
+    assert [r["metadata"]["name"] for r in info["resources"]] == ["d"]
+    gone = run_module(k8s, {"kubeconfig": kubeconfig, "kind": "Deployment", "name": "d", "namespace": "default",
+                            "state": "absent", "wait": True, "wait_timeout": 5}, capsys)
+    assert gone["changed"] is True and fake.objects("apps/v1") == []
+    assert {r.headers.get("Content-Type") for r in fake.requests_to("PATCH")} == {"application/apply-patch+yaml"}
+
+
+def test_kubernetes_core_client_side_apply(fake, core):
+    configmaps = core.resource("ConfigMap", "v1")
+    first = core.apply(configmaps, configmap("ca", data={"a": "1"}), namespace="default").to_dict()
+    again = core.apply(configmaps, configmap("ca", data={"a": "1"}), namespace="default").to_dict()
+    assert "kubectl.kubernetes.io/last-applied-configuration" in first["metadata"]["annotations"]
+    assert again["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
+    changed = core.apply(configmaps, configmap("ca", data={"b": "2"}), namespace="default").to_dict()
+    assert changed["data"] == {"b": "2"}  # the key dropped from the applied config is removed
