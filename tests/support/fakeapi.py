@@ -704,7 +704,7 @@ class ObjectStore:
         """Objects of one resource (of one namespace), sorted like etcd keys."""
         bucket = self._objects.get(key, {})
         found = [(k, obj) for k, obj in bucket.items() if namespace is None or k[0] == namespace]
-        return [obj for _, obj in sorted(found, key=lambda pair: pair[0])]
+        return [pair[1] for pair in sorted(found, key=lambda pair: pair[0])]
 
     def keys(self):
         return sorted(self._objects)
@@ -715,7 +715,7 @@ class ObjectStore:
         meta = obj["metadata"]
         if "resourceVersion" not in meta:  # keep the apiserver's key order: right after uid
             items = list(meta.items())
-            at = [k for k, _ in items].index("uid") + 1 if "uid" in meta else len(items)
+            at = [pair[0] for pair in items].index("uid") + 1 if "uid" in meta else len(items)
             obj["metadata"] = meta = dict(items[:at] + [("resourceVersion", "")] + items[at:])
         meta["resourceVersion"] = str(self.revision)
         slot = (meta.get("namespace") or "", meta["name"])
@@ -844,7 +844,7 @@ def _now_utc():
 
 
 def _generate_suffix():
-    return "".join(random.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5))
+    return "".join(random.choice("bcdfghjklmnpqrstvwxz2456789") for _index in range(5))
 
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -896,6 +896,7 @@ class FakeKubeAPI:
         self._server = None
         self._thread = None
         self._stopped = threading.Event()
+        self.kubeconfig = None  # path of the last kubeconfig written
         for name in PRESET_NAMESPACES:
             self.create_namespace(name)
 
@@ -978,7 +979,7 @@ class FakeKubeAPI:
                 pass
 
     def write_kubeconfig(self, path, context="fake", token=None, extra_contexts=None, namespace=None):
-        """Write a kubeconfig for this server; returns ``path``.
+        """Write a kubeconfig for this server; returns ``path`` (also kept in ``self.kubeconfig``).
 
         ``extra_contexts``: ``{name: {"server": URL, "token": T, "namespace": NS}}``
         (each key optional; server defaults to this fake), e.g. a context
@@ -1004,6 +1005,7 @@ class FakeKubeAPI:
             os.makedirs(directory)
         with open(path, "w") as handle:
             yaml.safe_dump(config, handle, default_flow_style=False, sort_keys=False)
+        self.kubeconfig = path
         return path
 
     # ------------------------------------------------------------------
@@ -1065,7 +1067,7 @@ class FakeKubeAPI:
     def reconcile(self, max_rounds=20):
         """Run the reconcilers until a round changes nothing (at most ``max_rounds``)."""
         with self._lock:
-            for _ in range(max_rounds):
+            for _round in range(max_rounds):
                 before = self.store.revision
                 for fn in list(self._reconcilers):
                     fn(self)
@@ -1169,8 +1171,7 @@ class FakeKubeAPI:
             current = self.store.get(rt.key, namespace if rt.namespaced else None, name)
             if current is None:
                 return None
-            result, _ = self._remove(rt.key, current, force=force)
-            return copy.deepcopy(result)
+            return copy.deepcopy(self._remove(rt.key, current, force=force)[0])
 
     def create_namespace(self, name, labels=None):
         """Create (or overwrite) an Active namespace; returns a copy."""
@@ -1657,7 +1658,7 @@ class FakeKubeAPI:
         except ValueError as exc:
             raise Reject(400, bad_request(str(exc)))
         allowed = ("metadata.name", "metadata.namespace") + FIELD_LABELS.get(rt.key, ())
-        for field, _, _ in fields:
+        for field in (f[0] for f in fields):
             if field not in allowed:
                 raise Reject(400, bad_request("field label not supported: %s" % field))
         return labels, fields
@@ -1729,7 +1730,7 @@ class FakeKubeAPI:
                         continue
                     last = pending[-1][0]
                     lines = [{"type": kind, "object": self._present(rt, obj)}
-                             for _, kind, key, obj in pending if wanted(key, obj)]
+                             for _rev, kind, key, obj in pending if wanted(key, obj)]
                 for event in lines:
                     yield (json.dumps(event) + "\n").encode("utf-8")
 
@@ -1759,7 +1760,7 @@ class FakeKubeAPI:
             for obj in self._selected(rt, namespace, call):
                 self._run_hooks(self._delete_hooks, rt.key, copy.deepcopy(obj), self, call.dry_run)
                 if not call.dry_run:
-                    obj, _ = self._remove(rt.key, obj, orphan=call.query.get("propagationPolicy") == "Orphan")
+                    obj = self._remove(rt.key, obj, orphan=call.query.get("propagationPolicy") == "Orphan")[0]
                 deleted.append(self._present(rt, obj, in_list=True))
             body = {"kind": rt.kind + "List", "apiVersion": rt.api_version,
                     "metadata": {"resourceVersion": str(self.store.revision)}, "items": deleted}
@@ -1908,7 +1909,7 @@ class FakeKubeAPI:
                 if not self._check_identity(wanted, name, current):
                     raise Reject(409, conflict_modified(rt.group, rt.plural, name))
             elif call.method == "PATCH":
-                wanted, _ = self._patched(scale, call)
+                wanted = self._patched(scale, call)[0]
             else:
                 raise Reject(405, method_not_allowed())
             replicas = (wanted.get("spec") or {}).get("replicas")
@@ -1980,8 +1981,8 @@ _REVIEW_STATUS = {
     "LocalSubjectAccessReview": {"allowed": True},
     "SelfSubjectRulesReview": {"resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
                                "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}], "incomplete": False},
-    "TokenReview": {"authenticated": True, "user": {"username": "kubernetes-admin",
-                                                   "groups": ["system:masters", "system:authenticated"]}},
+    "TokenReview": {"authenticated": True,
+                    "user": {"username": "kubernetes-admin", "groups": ["system:masters", "system:authenticated"]}},
     "SelfSubjectReview": {"userInfo": {"username": "kubernetes-admin",
                                        "groups": ["system:masters", "system:authenticated"]}},
 }

@@ -16,7 +16,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -26,7 +25,7 @@ import pytest
 import yaml
 
 from tests.support import fakeapi
-from tests.support.fakeapi import FakeKubeAPI, Reject, SCENARIOS
+from tests.support.fakeapi import FakeKubeAPI, SCENARIOS
 from tests.support.shared import REPO_ROOT, shared_path
 
 kubernetes = pytest.importorskip("kubernetes")
@@ -93,6 +92,12 @@ def raw(fake, method, path, body=None, headers=None):
     return response.status, response.getheader("Content-Type"), data
 
 
+def status_and_body(fake, method, path, body=None, headers=None):
+    """Like raw() without the content type."""
+    answer = raw(fake, method, path, body, headers)
+    return answer[0], answer[2]
+
+
 def replay(fake, fixture):
     """Send a recorded request again; returns (status, parsed JSON or text)."""
     request = fixture["request"]
@@ -142,7 +147,7 @@ def test_every_recorded_discovery_document_is_served_byte_equal(fake):
 
 
 def test_api_group_document_matches_the_group_list(fake):
-    status, _, data = raw(fake, "GET", "/apis/gateway.networking.k8s.io")
+    status, data = status_and_body(fake, "GET", "/apis/gateway.networking.k8s.io")
     doc = json.loads(data)
     groups = recorded_group_list()
     expected = [g for g in groups["groups"] if g["name"] == "gateway.networking.k8s.io"][0]
@@ -168,7 +173,7 @@ def test_unserved_paths_answer_the_recorded_text_404(fake, name):
 
 def test_remove_group_version_drops_the_group_everywhere(fake, core):
     fake.remove_group_version("resource.k8s.io/v1")
-    _, _, data = raw(fake, "GET", "/apis")
+    data = raw(fake, "GET", "/apis")[2]
     assert "resource.k8s.io" not in [g["name"] for g in json.loads(data)["groups"]]
     assert raw(fake, "GET", "/apis/resource.k8s.io/v1")[0] == 404
     assert raw(fake, "GET", "/apis/resource.k8s.io/v1/deviceclasses")[2] == b"404 page not found\n"
@@ -340,7 +345,7 @@ def test_stale_update_conflict_matches_recorded(fake):
     body = dict(fixture["request"]["body"])
     body["metadata"] = dict(body["metadata"], resourceVersion=first["metadata"]["resourceVersion"])
     assert raw(fake, "PUT", fixture["request"]["path"], dict(body, data={"k": "v2"}))[0] == 200
-    status, _, data = raw(fake, "PUT", fixture["request"]["path"], body)
+    status, data = status_and_body(fake, "PUT", fixture["request"]["path"], body)
     assert (status, json.loads(data)) == (409, fixture["response"])
 
 
@@ -381,15 +386,15 @@ def test_server_side_apply_creates_then_updates_idempotently(fake, core):
     assert changed["data"] == {"replicas": "3"}
     log = fake.requests_to("PATCH", "/configmaps/ssa$")
     assert log[0].headers["Content-Type"] == "application/apply-patch+yaml" and log[0].query["fieldManager"] == "ansible"
-    status, _, data = raw(fake, "PATCH", "/api/v1/namespaces/default/configmaps/ssa", body,
-                          {"Content-Type": "application/apply-patch+yaml"})
+    status, data = status_and_body(fake, "PATCH", "/api/v1/namespaces/default/configmaps/ssa", body,
+                                   {"Content-Type": "application/apply-patch+yaml"})
     assert status == 422 and json.loads(data)["message"] == (
         'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch')
 
 
 def test_apply_into_missing_namespace_is_404(fake):
-    status, _, data = raw(fake, "PATCH", "/api/v1/namespaces/nope/configmaps/x?fieldManager=t", configmap("x", "nope"),
-                          {"Content-Type": "application/apply-patch+yaml"})
+    status, data = status_and_body(fake, "PATCH", "/api/v1/namespaces/nope/configmaps/x?fieldManager=t",
+                                   configmap("x", "nope"), {"Content-Type": "application/apply-patch+yaml"})
     assert status == 404 and json.loads(data)["message"] == 'namespaces "nope" not found'
 
 
@@ -441,10 +446,10 @@ def test_invalid_builder_reproduces_recorded_custom_resource_bodies():
 
 
 def test_invalid_names_are_rejected(fake):
-    status, _, data = raw(fake, "POST", "/api/v1/namespaces", {"metadata": {"name": "Bad_Name"}})
+    status, data = status_and_body(fake, "POST", "/api/v1/namespaces", {"metadata": {"name": "Bad_Name"}})
     body = json.loads(data)
     assert status == 422 and body["message"].startswith('Namespace "Bad_Name" is invalid: metadata.name: Invalid value')
-    status, _, data = raw(fake, "POST", "/api/v1/namespaces/default/configmaps", {"metadata": {}})
+    status, data = status_and_body(fake, "POST", "/api/v1/namespaces/default/configmaps", {"metadata": {}})
     assert status == 422 and json.loads(data)["message"] == (
         'ConfigMap "" is invalid: metadata.name: Required value: name or generateName is required')
 
@@ -462,7 +467,7 @@ def test_forbid_generates_the_recorded_403(fake, name, user):
 
 def test_forbid_discovery_and_times(fake, core):
     rule = fake.forbid("GET", "^/apis$", times=1)
-    status, _, data = raw(fake, "GET", "/apis")
+    status, data = status_and_body(fake, "GET", "/apis")
     assert status == 403 and json.loads(data)["message"] == 'forbidden: User "nobody" cannot get path "/apis"'
     assert raw(fake, "GET", "/apis")[0] == 200 and rule.hits == 1
 
@@ -472,11 +477,12 @@ def test_require_token_answers_the_recorded_401(fake, tmp_path):
     fake.require_token("s3cret")
     for token in (None, "not-a-valid-token"):
         headers = {"Authorization": "Bearer %s" % token} if token else {}
-        status, _, data = raw(fake, "GET", "/api/v1/namespaces/default/pods", headers=headers)
+        status, data = status_and_body(fake, "GET", "/api/v1/namespaces/default/pods", headers=headers)
         assert (status, json.loads(data)) == (401, want["response"])
     good = fake.write_kubeconfig(str(tmp_path / "good"), token="s3cret")
     bad = fake.write_kubeconfig(str(tmp_path / "bad"), token="wrong")
     assert kubernetes.client.CoreV1Api(kubernetes.config.new_client_from_config(good)).list_namespace().items
+    assert fake.requests[-1].headers["Authorization"] == "Bearer s3cret"
     with pytest.raises(kubernetes.client.exceptions.ApiException) as error:
         kubernetes.client.CoreV1Api(kubernetes.config.new_client_from_config(bad)).list_namespace()
     assert error.value.status == 401 and json.loads(error.value.body) == want["response"]
@@ -484,7 +490,6 @@ def test_require_token_answers_the_recorded_401(fake, tmp_path):
         with pytest.raises(UnauthorizedError):
             get_api_client(kubeconfig=bad)
         assert get_api_client(kubeconfig=good).resource("Pod", "v1").get(namespace="default").items == []
-    assert fake.requests[-1].headers["Authorization"] == "Bearer s3cret"
 
 
 def test_status_builders_match_recorded_shapes():
@@ -616,7 +621,7 @@ def test_on_update_and_on_delete_hooks(fake, core):
 
 def test_hook_bug_is_a_loud_500(fake):
     fake.on_create("v1", "configmaps", lambda obj, api, dry: 1 / 0)
-    status, _, data = raw(fake, "POST", "/api/v1/namespaces/default/configmaps", configmap("x"))
+    status, data = status_and_body(fake, "POST", "/api/v1/namespaces/default/configmaps", configmap("x"))
     assert status == 500 and "ZeroDivisionError" in json.loads(data)["message"]
     assert len(fake.internal_errors) == 1
     del fake.internal_errors[:]
@@ -783,9 +788,8 @@ def test_binding_subresource_and_eviction(fake, corev1):
                                               _preload_content=False)
     assert json.loads(answer.data)["status"] == "Success"
     assert fake.get_object("v1", "pods", "p", "default")["spec"]["nodeName"] == "gpu-node-1"
-    status, _, _ = raw(fake, "POST", "/api/v1/namespaces/default/pods/p/binding",
-                       {"target": {"kind": "Node", "name": "other"}})
-    assert status == 409
+    assert raw(fake, "POST", "/api/v1/namespaces/default/pods/p/binding",
+               {"target": {"kind": "Node", "name": "other"}})[0] == 409
     assert raw(fake, "POST", "/api/v1/namespaces/default/pods/p/eviction", {"metadata": {"name": "p"}})[0] == 201
     assert fake.get_object("v1", "pods", "p", "default") is None
 
@@ -808,7 +812,7 @@ def test_pod_logs(fake, corev1):
     with pytest.raises(kubernetes.client.exceptions.ApiException) as error:
         corev1.read_namespaced_pod_log("missing", "default")
     assert json.loads(error.value.body)["message"] == 'pods "missing" not found'
-    status, content_type, _ = raw(fake, "GET", "/api/v1/namespaces/default/pods/single/log")
+    status, content_type = raw(fake, "GET", "/api/v1/namespaces/default/pods/single/log")[:2]
     assert status == 200 and content_type.startswith("text/plain")
 
 
@@ -833,7 +837,7 @@ def test_service_proxy(fake, core):
     core.resource("Service", "v1").create({"apiVersion": "v1", "kind": "Service",
                                            "metadata": {"name": "nothing", "namespace": "default"},
                                            "spec": {"ports": [{"port": 80}]}})
-    status, _, data = raw(fake, "GET", "/api/v1/namespaces/default/services/nothing:80/proxy/")
+    status, data = status_and_body(fake, "GET", "/api/v1/namespaces/default/services/nothing:80/proxy/")
     assert status == 503 and json.loads(data)["reason"] == "ServiceUnavailable"
 
 
@@ -854,7 +858,7 @@ def test_delay_rule_then_error_rule(fake):
     fake.fail("GET", "/configmaps$", delay=0.2)
     error = fake.fail("GET", "/configmaps$", 503, times=1)
     started = time.time()
-    status, _, data = raw(fake, "GET", "/api/v1/namespaces/default/configmaps")
+    status, data = status_and_body(fake, "GET", "/api/v1/namespaces/default/configmaps")
     assert status == 503 and json.loads(data)["reason"] == "ServiceUnavailable" and error.hits == 1
     assert time.time() - started >= 0.2
     assert raw(fake, "GET", "/api/v1/namespaces/default/configmaps")[0] == 200
@@ -866,7 +870,7 @@ def test_fail_text_generic_and_delay(fake):
     slow = fake.fail(None, "^/version$", delay=0.3)
     status, content_type, data = raw(fake, "GET", "/apis/metrics.k8s.io/v1beta1")
     assert (status, data) == (404, b"404 page not found\n") and content_type.startswith("text/plain")
-    status, _, data = raw(fake, "POST", "/api/v1/namespaces/default/configmaps", configmap("x"))
+    status, data = status_and_body(fake, "POST", "/api/v1/namespaces/default/configmaps", configmap("x"))
     assert status == 500 and json.loads(data)["reason"] == "InternalError"
     started = time.time()
     assert raw(fake, "GET", "/version")[0] == 200
@@ -939,7 +943,7 @@ def test_kubeconfig_contents_and_extra_contexts(fake, tmp_path):
                                  extra_contexts={"down": {"server": down}, "ns": {"namespace": "x"},
                                                  "tls": {"server": tls}})
     config = yaml.safe_load(open(path))
-    assert config["current-context"] == "main"
+    assert fake.kubeconfig == path and config["current-context"] == "main"
     clusters = dict((c["name"], c["cluster"]["server"]) for c in config["clusters"])
     assert clusters == {"main": fake.url, "down": down, "ns": fake.url, "tls": tls}
     assert [u["user"] for u in config["users"]] == [{"token": "t"}, {}, {}, {}]
@@ -1002,7 +1006,7 @@ def test_standalone_mode_starts_serves_and_stops_on_sigterm(tmp_path):
 def test_standalone_rejects_unknown_scenario(tmp_path):
     result = subprocess.run([sys.executable, "-m", "tests.support.fakeapi", "--kubeconfig", str(tmp_path / "kc"),
                              "--scenario", "nope"], cwd=REPO_ROOT, capture_output=True, universal_newlines=True,
-                            timeout=20)
+                            timeout=20, check=False)
     assert result.returncode == 2 and "invalid choice: 'nope'" in result.stderr
     assert not os.path.exists(str(tmp_path / "kc"))
 
