@@ -1136,6 +1136,26 @@ class FakeKubeAPI:
             self._stamp(rt, obj)
             return copy.deepcopy(self.store.save(rt.key, obj))
 
+    def create_object(self, obj, dry_run=False):
+        """Create like a POST from a controller: defaults, validation, ``on_create`` hooks, 409; returns a copy.
+
+        Raises ``Reject`` as the API would answer. Reconcilers are not run (a
+        reconciler is usually the caller).
+        """
+        obj = copy.deepcopy(obj)
+        with self._lock:
+            rt = self._type_or_error(obj["apiVersion"], obj["kind"])
+            namespace = (obj.get("metadata") or {}).get("namespace") if rt.namespaced else None
+            return self._present(rt, self._create_object(rt, namespace, obj, dry_run))
+
+    def defaulted(self, obj):
+        """A copy of ``obj`` with what the apiserver fills in on create (pods: requests from limits,
+        tolerations, status Pending and qosClass; namespaces: label and phase; ...)."""
+        obj = copy.deepcopy(obj)
+        obj.setdefault("metadata", {})
+        self._defaults(self._type_or_error(obj["apiVersion"], obj["kind"]), obj)
+        return obj
+
     def patch_object(self, api_version, plural, name, patch, namespace=None):
         """Merge-patch a stored object directly (no hooks); returns a copy. KeyError if missing."""
         with self._lock:

@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from tests.support import fakeapi
-from tests.support.fakeapi import FakeKubeAPI, SCENARIOS
+from tests.support.fakeapi import FakeKubeAPI, Reject, SCENARIOS
 from tests.support.shared import REPO_ROOT, shared_path
 
 kubernetes = pytest.importorskip("kubernetes")
@@ -581,6 +581,23 @@ def test_reconciler_runs_after_mutations_and_on_demand(fake, core):
     assert fake.get_object("v1", "pods", "seeded", "default").get("status") is None  # put_object: raw, no reconcile
     fake.reconcile()
     assert fake.get_object("v1", "pods", "seeded", "default")["status"]["phase"] == "Running"
+
+
+def test_create_object_runs_the_api_create_path(fake):
+    fake.on_create("v1", "pods", lambda obj, api, dry: obj["metadata"].setdefault("labels", {}).update(hooked="1"))
+    created = fake.create_object(pod("made", containers=[{"name": "c", "image": "x:1",
+                                                          "resources": {"limits": {"nvidia.com/gpu": 1}}}]))
+    assert created["kind"] == "Pod" and created["metadata"]["labels"] == {"hooked": "1"}
+    assert created["spec"]["containers"][0]["resources"]["requests"] == {"nvidia.com/gpu": "1"}
+    assert created["status"] == {"phase": "Pending", "qosClass": "BestEffort"}
+    with pytest.raises(Reject) as error:
+        fake.create_object(pod("made"))
+    assert error.value.status_code == 409 and error.value.body["reason"] == "AlreadyExists"
+    with pytest.raises(Reject) as error:
+        fake.create_object(pod("elsewhere", "no-such-namespace"))
+    assert error.value.body == recorded("errors/404-create-in-missing-namespace.json")["response"]
+    defaulted = fake.defaulted(pod("d"))
+    assert defaulted["status"]["phase"] == "Pending" and fake.get_object("v1", "pods", "d", "default") is None
 
 
 def test_reconciler_creating_children_and_owner_cleanup(fake, core):
