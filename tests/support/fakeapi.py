@@ -18,6 +18,29 @@ Standalone (Molecule)::
 
     python -m tests.support.fakeapi --kubeconfig PATH [--pidfile PATH] [--scenario NAME]
 
+API at a glance (``FakeKubeAPI``; docstrings have the details):
+
+* life cycle: ``start()``, ``stop()``, context manager, ``url``,
+  ``write_kubeconfig(path, context="fake", token=None, extra_contexts=None)``
+  (also sets ``.kubeconfig``); ``unreachable_url()`` for connection refused
+* discovery: ``remove_group_version(gv)``, ``remove_resource(gv, plural)``,
+  ``add_group_version(gv, doc, preferred=None)``, ``resource_list(gv)``,
+  ``renamed_resource_list(doc, gv)``
+* controllers: ``on_create/on_update/on_delete(gv, plural, fn)``, ``add_reconciler(fn)``,
+  ``reconcile()``; raise ``fake.Reject(code, body)`` to answer with an error
+* store: ``get_object``, ``objects``, ``put_object``, ``create_object``,
+  ``patch_object``, ``set_status``, ``delete_object``, ``create_namespace``,
+  ``bind_pod``, ``defaulted``, ``recorded``, ``put_recorded``
+* I/O stand-ins: ``set_pod_log(ns, pod, text, container=None)``,
+  ``set_service_proxy(ns, svc, port, fn_or_text)``
+* faults and auth: ``fail(method, path_regex, status_code=None, body=None,
+  fixture=None, times=None, delay=0.0)``, ``forbid(...)``, ``require_token(t)``,
+  ``clear_faults()``
+* inspection: ``requests`` (``Request(method, path, query, headers)``),
+  ``requests_to(method, path_regex)``, ``clear_requests()``, ``internal_errors``
+* bodies: ``not_found``, ``already_exists``, ``conflict_modified``, ``invalid`` +
+  ``cause``, ``forbidden``, ``webhook_denied``, ``status_failure``, ``status_success``
+
 Layout of this file: status bodies, selectors, patches, discovery, object
 store, the ``FakeKubeAPI`` class (public helpers, then request routing and
 the handlers per verb), the HTTP glue, scenarios and ``main``.

@@ -926,6 +926,74 @@ def test_watch_streams_existing_and_new_events(fake, kubeconfig):
     assert seen == [("ADDED", "before"), ("ADDED", "after")]
 
 
+def test_watch_filters_by_selector_and_namespace(fake):
+    fake.create_namespace("other")
+    fake.put_object(configmap("old-match", labels={"a": "b"}))
+    fake.put_object(configmap("old-other", labels={"a": "c"}))
+
+    def later():
+        time.sleep(0.2)
+        fake.put_object(configmap("new-match", labels={"a": "b"}))
+        fake.put_object(configmap("elsewhere", "other", labels={"a": "b"}))
+        fake.delete_object("v1", "configmaps", "old-match", "default")
+
+    thread = threading.Thread(target=later)
+    thread.start()
+    status, data = status_and_body(fake, "GET", "/api/v1/namespaces/default/configmaps?watch=true&labelSelector=a%3Db"
+                                   "&timeoutSeconds=1")
+    thread.join()
+    events = [(e["type"], e["object"]["metadata"]["name"]) for e in map(json.loads, data.decode().splitlines())]
+    assert status == 200
+    assert events == [("ADDED", "old-match"), ("ADDED", "new-match"), ("DELETED", "old-match")]
+
+
+def test_store_helpers(fake):
+    fake.put_object(configmap("owner"))
+    owner = fake.get_object("v1", "configmaps", "owner", "default")
+    child = configmap("child")
+    child["metadata"]["ownerReferences"] = [{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner",
+                                             "uid": owner["metadata"]["uid"]}]
+    child["metadata"]["finalizers"] = ["x/y"]
+    fake.put_object(child)
+    patched = fake.patch_object("v1", "configmaps", "owner", {"data": {"k": "2"}}, "default")
+    assert patched["data"] == {"k": "2"} and int(patched["metadata"]["resourceVersion"]) > int(
+        owner["metadata"]["resourceVersion"])
+    assert fake.resource_type("v1", "ConfigMap").plural == "configmaps"
+    assert fake.resource_type("v1", "nonsense") is None
+    fake.delete_object("v1", "configmaps", "owner", "default")
+    terminating = fake.get_object("v1", "configmaps", "child", "default")
+    assert terminating["metadata"]["deletionTimestamp"]  # garbage-collected, held by its finalizer
+    assert fake.delete_object("v1", "configmaps", "child", "default", force=True)["metadata"]["name"] == "child"
+    assert fake.objects("v1", "configmaps") == []
+    with pytest.raises(KeyError):
+        fake.set_status("v1", "pods", "missing", {}, "default")
+    with pytest.raises(KeyError):
+        fake.put_object({"apiVersion": "metrics.k8s.io/v1beta1", "kind": "PodMetrics", "metadata": {"name": "x"}})
+
+
+def test_orphan_propagation_keeps_dependents(fake, core):
+    configmaps = core.resource("ConfigMap", "v1")
+    owner = configmaps.create(configmap("owner")).to_dict()
+    child = configmap("child")
+    child["metadata"]["ownerReferences"] = [{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner",
+                                             "uid": owner["metadata"]["uid"]}]
+    configmaps.create(child)
+    configmaps.delete(name="owner", namespace="default", propagation_policy="Orphan")
+    assert [o["metadata"]["name"] for o in fake.objects("v1", "configmaps")] == ["child"]
+
+
+def test_identity_mismatches_are_400(fake):
+    fake.create_namespace("a")
+    status, data = status_and_body(fake, "POST", "/api/v1/namespaces/default/configmaps", configmap("x", "a"))
+    assert status == 400 and json.loads(data)["message"] == (
+        "the namespace of the provided object does not match the namespace sent on the request")
+    fake.put_object(configmap("x"))
+    status, data = status_and_body(fake, "PUT", "/api/v1/namespaces/default/configmaps/x", configmap("y"))
+    assert status == 400 and "does not match the name on the URL" in json.loads(data)["message"]
+    status, data = status_and_body(fake, "POST", "/api/v1/namespaces/default/configmaps", b"{not json")
+    assert status == 400 and json.loads(data)["reason"] == "BadRequest"
+
+
 def test_concurrent_creates_are_consistent(fake, kubeconfig):
     errors = []
 
