@@ -312,7 +312,7 @@ def zero_capacity_reason(capacity):
     if consumers:
         text += " (%s%s)" % (", ".join(consumers[:10]), ", ..." if len(consumers) > 10 else "")
     if resource == GPU_RESOURCE:
-        text += "; free some GPUs or run the check with gang_resource: cpu"
+        text += "; free some GPUs or test with cpu (module option resource: cpu, certify variable gang_scheduling_resource: cpu)"
     return text
 
 
@@ -375,7 +375,7 @@ def plan_jobs(capacity, max_pods=DEFAULT_MAX_PODS):
     Raises PlanError when the free capacity is zero or max_pods < 2.
     """
     if max_pods < 2:
-        raise PlanError("gang_max_pods must be at least 2 (job B needs one pod more than job A), got %d" % max_pods)
+        raise PlanError("max_pods must be at least 2 (job B needs one pod more than job A), got %d" % max_pods)
     resource = capacity["resource"]
     rows = [r for r in capacity["nodes"] if r["free_units"] > 0]
     if not rows:

@@ -121,7 +121,7 @@ def test_recorded_node_after_binding_has_no_free_gpu_and_names_the_consumers():
     reason = gang.zero_capacity_reason(cap)
     assert "no free nvidia.com/gpu" in reason
     assert "ai-fixtures/gpu-pod-1" in reason and "ai-fixtures/gpu-pod-2" in reason
-    assert "gang_resource: cpu" in reason
+    assert "resource: cpu" in reason
     with pytest.raises(gang.PlanError, match="no free nvidia.com/gpu"):
         gang.plan_jobs(cap)
 
