@@ -48,7 +48,7 @@ def test_table_matches_kubectl_api_resources(v1_list):
 def test_group_missing_names_every_resource(groups):
     groups = copy.deepcopy(groups)
     groups["groups"] = [g for g in groups["groups"] if g["name"] != dra.GROUP]
-    versions, _, out = evaluate(groups, [])
+    versions, dummy, out = evaluate(groups, [])
     assert not out["ok"]
     assert versions == []
     for name in ("deviceclasses", "resourceclaims", "resourceclaimtemplates", "resourceslices"):
@@ -64,7 +64,7 @@ def test_only_v1beta1_served_is_reported(groups, v1_list):
             group["preferredVersion"] = group["versions"][0]
     beta = copy.deepcopy(v1_list)
     beta["groupVersion"] = "resource.k8s.io/v1beta1"
-    versions, _, out = evaluate(groups, [beta])
+    versions, dummy, out = evaluate(groups, [beta])
     assert versions == ["v1beta1"]
     assert not out["ok"]
     assert "resource.k8s.io/v1beta1" in out["message"]
@@ -77,7 +77,7 @@ def test_one_resource_missing_and_wrong_scope(v1_list, groups):
     for res in lst["resources"]:
         if res["name"] == "deviceclasses":
             res["namespaced"] = True
-    _, _, out = evaluate(groups, [lst])
+    dummy, dummy2, out = evaluate(groups, [lst])
     assert out["missing"] == ["resourceslices (resource.k8s.io/v1)"]
     assert out["wrong"] == ["deviceclasses: namespaced=true, expected false"]
 
@@ -91,11 +91,15 @@ def device_class(name, expression=None):
 
 
 def resource_slice(driver, devices):
-    return {"metadata": {"name": "s-" + driver}, "spec": {"driver": driver, "pool": {"name": "node-1"}, "devices": [{"name": "gpu-%d" % i} for i in range(devices)]}}
+    spec = {"driver": driver, "pool": {"name": "node-1"}, "devices": [{"name": "gpu-%d" % i} for i in range(devices)]}
+    return {"metadata": {"name": "s-" + driver}, "spec": spec}
 
 
 def test_choose_class_matches_driver_with_devices():
-    classes = [device_class("a-other", 'device.driver == "other.example.com"'), device_class("gpu.nvidia.com", "device.driver == 'gpu.nvidia.com'")]
+    classes = [
+        device_class("a-other", 'device.driver == "other.example.com"'),
+        device_class("gpu.nvidia.com", "device.driver == 'gpu.nvidia.com'"),
+    ]
     name, reason = dra.choose_device_class(classes, [resource_slice("gpu.nvidia.com", 2), resource_slice("other.example.com", 0)])
     assert name == "gpu.nvidia.com"
     assert "2 device(s)" in reason
@@ -112,13 +116,15 @@ def test_choose_class_without_devices_or_classes():
 
 
 def test_allocation_evaluation():
-    pod = {"metadata": {"name": "dra-probe", "uid": "u1"}, "status": {"resourceClaimStatuses": [{"name": "accelerator", "resourceClaimName": "dra-probe-accelerator-x"}]}}
+    claim_status = {"name": "accelerator", "resourceClaimName": "dra-probe-accelerator-x"}
+    pod = {"metadata": {"name": "dra-probe", "uid": "u1"}, "status": {"resourceClaimStatuses": [claim_status]}}
     claim = {"metadata": {"name": "dra-probe-accelerator-x"}, "status": {}}
     assert dra.claim_for_pod([claim], pod) is claim
-    ok, msg, _ = dra.evaluate_allocation(claim, pod)
+    ok, msg, dummy = dra.evaluate_allocation(claim, pod)
     assert not ok and "not allocated" in msg
-    claim["status"]["allocation"] = {"devices": {"results": [{"request": "accelerator", "driver": "gpu.nvidia.com", "pool": "node-1", "device": "gpu-0"}]}}
-    ok, msg, _ = dra.evaluate_allocation(claim, pod)
+    device = {"request": "accelerator", "driver": "gpu.nvidia.com", "pool": "node-1", "device": "gpu-0"}
+    claim["status"]["allocation"] = {"devices": {"results": [device]}}
+    ok, msg, dummy = dra.evaluate_allocation(claim, pod)
     assert not ok and "not reserved" in msg
     claim["status"]["reservedFor"] = [{"resource": "pods", "name": "dra-probe", "uid": "u1"}]
     ok, msg, observed = dra.evaluate_allocation(claim, pod)

@@ -5,7 +5,8 @@ from tests.support.shared import fixture_response
 
 
 def waiting(reason, message=""):
-    return {"metadata": {"name": "p"}, "status": {"phase": "Pending", "containerStatuses": [{"name": "c", "state": {"waiting": {"reason": reason, "message": message}}}]}}
+    statuses = [{"name": "c", "state": {"waiting": {"reason": reason, "message": message}}}]
+    return {"metadata": {"name": "p"}, "status": {"phase": "Pending", "containerStatuses": statuses}}
 
 
 def test_recorded_unschedulable_pod_reports_the_scheduler_message():
@@ -34,7 +35,8 @@ def test_container_waiting_reasons():
 
 
 def test_failed_pod_names_exit_codes():
-    pod = {"metadata": {"name": "p"}, "status": {"phase": "Failed", "containerStatuses": [{"name": "c", "state": {"terminated": {"exitCode": 3, "reason": "Error"}}}]}}
+    statuses = [{"name": "c", "state": {"terminated": {"exitCode": 3, "reason": "Error"}}}]
+    pod = {"metadata": {"name": "p"}, "status": {"phase": "Failed", "containerStatuses": statuses}}
     problem = pods.pod_problem(pod)
     assert problem["kind"] == "failed" and "c exited 3 (Error)" in problem["message"]
 

@@ -44,7 +44,7 @@ def render(catalogue, results=None, requested=None):
 
 
 def test_product_yaml_round_trips_with_cncf_field_names(catalogue):
-    files, _ = render(catalogue)
+    files, dummy = render(catalogue)
     doc = yaml.safe_load(files["PRODUCT.yaml"])
     assert list(doc) == ["metadata", "spec"]
     assert set(doc["metadata"]) == set(report.PRODUCT_METADATA_FIELDS)
@@ -68,7 +68,7 @@ def test_product_yaml_round_trips_with_cncf_field_names(catalogue):
 
 
 def test_junit_is_valid_xml_with_one_case_per_check(catalogue):
-    files, _ = render(catalogue)
+    files, dummy = render(catalogue)
     root = ET.fromstring(files["junit.xml"].split("\n", 1)[1])
     assert root.tag == "testsuites"
     cases = root.findall(".//testcase")
@@ -93,7 +93,7 @@ def test_summary_unmet_must_and_markdown(catalogue):
 
 
 def test_evidence_files_hold_the_content(catalogue):
-    files, _ = render(catalogue)
+    files, dummy = render(catalogue)
     assert files["evidence/dra_support/api-resources.txt"] == "NAME   APIVERSION\n"
     page = files["evidence/dra_support.md"]
     assert page.startswith("# dra_support: PASS")

@@ -3,8 +3,11 @@ import pytest
 from ansible_collections.ai_conformance.rke2.plugins.module_utils import result as r
 
 
+def mk(status):
+    return {"status": status}
+
+
 def test_overall_status_precedence():
-    mk = lambda s: {"status": s}  # noqa: E731
     assert r.overall_status([mk("passed"), mk("error"), mk("failed")]) == "failed"
     assert r.overall_status([mk("passed"), mk("error")]) == "error"
     assert r.overall_status([mk("passed"), mk("skipped")]) == "passed"
