@@ -483,7 +483,7 @@ def _event_messages(events, kinds, names):
     return texts
 
 
-def volcano_hold_reason(podgroup, events, pods, resource, requests_only_resource=True):
+def volcano_hold_reason(podgroup, events, pods, resource, requests_only_resource=True, job="job B"):
     """Why Volcano holds job B back, from its PodGroup, events and pods.
 
     PodGroup status (volcano.sh/apis scheduling/v1beta1 PodGroupStatus):
@@ -511,12 +511,12 @@ def volcano_hold_reason(podgroup, events, pods, resource, requests_only_resource
     texts += _event_messages(events, ("Pod",), [pod_name(p) for p in pods])
     if phase in ("Running", "Completed"):
         return {"verdict": "admitted", "messages": texts,
-                "message": "Volcano set PodGroup %s to %s although job B needs more %s than is free" % (name, phase, resource)}
+                "message": "Volcano set PodGroup %s to %s although %s needs more %s than is free" % (name, phase, job, resource)}
     wanted = _insufficient_re(resource)
     named = [t for t in texts if wanted.search(t)]
     if named:
         return {"verdict": "lack_of_resource", "messages": texts,
-                "message": "Volcano holds job B back for lack of %s (PodGroup %s phase %s): %s" % (resource, name, phase, named[0])}
+                "message": "Volcano holds %s back for lack of %s (PodGroup %s phase %s): %s" % (job, resource, name, phase, named[0])}
     generic = []
     for text in texts:
         lowered = text.lower()
@@ -526,16 +526,16 @@ def volcano_hold_reason(podgroup, events, pods, resource, requests_only_resource
                 generic.append(text)
     if generic and requests_only_resource:
         return {"verdict": "lack_of_resource", "messages": texts,
-                "message": "Volcano does not enqueue job B for lack of resources, and job B requests only %s (PodGroup %s phase %s): %s"
-                % (resource, name, phase, generic[0])}
+                "message": "Volcano does not enqueue %s for lack of resources, and %s requests only %s (PodGroup %s phase %s): %s"
+                % (job, job, resource, name, phase, generic[0])}
     if texts:
         return {"verdict": "other", "messages": texts,
-                "message": "Volcano holds job B back, but not for lack of %s: %s" % (resource, "; ".join(texts[:3]))}
+                "message": "Volcano holds %s back, but not for lack of %s: %s" % (job, resource, "; ".join(texts[:3]))}
     return {"verdict": "none", "messages": texts,
-            "message": "job B is not scheduled, but neither PodGroup %s (phase %s) nor its pods or events say why" % (name, phase)}
+            "message": "%s is not scheduled, but neither PodGroup %s (phase %s) nor its pods or events say why" % (job, name, phase)}
 
 
-def kueue_hold_reason(workload, events, resource):
+def kueue_hold_reason(workload, events, resource, job="job B"):
     """Why Kueue holds job B back, from its Workload and events.
 
     Workload status (sigs.k8s.io/kueue apis v1beta2 WorkloadStatus): condition
@@ -549,14 +549,14 @@ def kueue_hold_reason(workload, events, resource):
     reason (resource not covered, queue missing or inactive) is not.
     """
     if workload is None:
-        return {"verdict": "none", "messages": [], "message": "Kueue created no Workload for job B (is the job integration enabled?)"}
+        return {"verdict": "none", "messages": [], "message": "Kueue created no Workload for %s (is the batch/job integration enabled?)" % job}
     name = workload["metadata"]["name"]
     texts = []
     for cond in _conditions(workload):
         if cond.get("type") in ("QuotaReserved", "Admitted") and cond.get("status") == "True":
             return {"verdict": "admitted", "messages": [],
-                    "message": "Kueue admitted job B (Workload %s %s=True) although it needs more %s than the queue's quota (the free capacity)"
-                    % (name, cond.get("type"), resource)}
+                    "message": "Kueue admitted %s (Workload %s %s=True) although it needs more %s than the queue's quota (the free capacity)"
+                    % (job, name, cond.get("type"), resource)}
         if cond.get("type") in ("QuotaReserved", "Admitted", "Inadmissible") and cond.get("message"):
             texts.append("Workload %s condition %s=%s/%s: %s" % (name, cond.get("type"), cond.get("status"), cond.get("reason"), cond["message"]))
     texts += _event_messages(events, ("Workload",), [name])
@@ -564,11 +564,11 @@ def kueue_hold_reason(workload, events, resource):
     named = [t for t in texts if wanted.search(t)]
     if named:
         return {"verdict": "lack_of_resource", "messages": texts,
-                "message": "Kueue holds job B back for lack of %s quota (= the free capacity): %s" % (resource, named[0])}
+                "message": "Kueue holds %s back for lack of %s quota (= the free capacity): %s" % (job, resource, named[0])}
     if texts:
         return {"verdict": "other", "messages": texts,
-                "message": "Kueue holds job B back, but not for lack of %s: %s" % (resource, "; ".join(texts[:3]))}
-    return {"verdict": "none", "messages": texts, "message": "Workload %s of job B has no QuotaReserved/Admitted condition yet" % name}
+                "message": "Kueue holds %s back, but not for lack of %s: %s" % (job, resource, "; ".join(texts[:3]))}
+    return {"verdict": "none", "messages": texts, "message": "Workload %s of %s has no QuotaReserved/Admitted condition yet" % (name, job)}
 
 
 def owned_by(obj, kind, name):

@@ -116,7 +116,7 @@ result:
     checks:
       - name: gang_job_b_held
         status: passed
-        message: "job B (3 pods of 1 nvidia.com/gpu, 3 in all, 2 free) stayed completely unscheduled for 30s: ..."
+        message: "job B (3 pods of 1 nvidia.com/gpu, 3 in all, 2 free) stayed completely unscheduled for 30.0s: ..."
 """
 
 import time
@@ -211,9 +211,9 @@ def measure_capacity(kube, params, result):
     result.add_evidence("plan", plan)
     result.passed(
         "gang_capacity",
-        "%s free on %d node(s) (%s); job A: %d x %s, job B: %d x %s" % (
-            plan["free"] if resource != gang.GPU_RESOURCE else "%s GPU(s)" % plan["free"], len(plan["nodes"]), why,
-            plan["job_a_pods"], plan["request"], plan["job_b_pods"], plan["request"]),
+        "%s %s free on %d node(s) (%s); job A: %d pods x %s, job B: %d pods x %s%s" % (
+            plan["free"], resource, len(plan["nodes"]), why, plan["job_a_pods"], plan["request"], plan["job_b_pods"],
+            plan["request"], "; %s" % plan["note"] if plan["pin_node"] else ""),
         observed, "free %s on schedulable nodes" % resource)
     return capacity, plan
 
@@ -281,10 +281,11 @@ class GangRun:
     def events(self):
         return self.kube.list("v1", "Event", namespace=self.namespace)
 
-    def hold_reason(self, group, found):
+    def hold_reason(self, job, group, found):
+        label = "job %s" % job.upper()
         if self.is_volcano:
-            return gang.volcano_hold_reason(group, self.events(), found, self.plan["resource"])
-        return gang.kueue_hold_reason(group, self.events(), self.plan["resource"])
+            return gang.volcano_hold_reason(group, self.events(), found, self.plan["resource"], job=label)
+        return gang.kueue_hold_reason(group, self.events(), self.plan["resource"], job=label)
 
     def delete_job(self, job):
         """Delete a job and its pods; wait (bounded) until the pods and the PodGroup/Workload are gone."""
@@ -331,7 +332,7 @@ def run_job_a(run, result):
             result.error(name, "job A's pods were bound but not Running within %ss: %s" % (
                 run.params["timeout"], "; ".join(problems) or "no pod problem reported"), observed, expected)
         else:
-            why = run.hold_reason(group, found)
+            why = run.hold_reason("a", group, found)
             if why["verdict"] == "none":
                 result.failed(name, "the %s scheduler did not schedule job A, which fits the free capacity, within %ss, "
                               "and gave no reason" % (run.scheduler["name"], run.params["timeout"]), observed, expected)
@@ -378,11 +379,11 @@ def run_job_b(run, result):
         result.error(name, "job B, one pod larger than the free capacity, was scheduled completely (%s); the free capacity "
                      "must have grown during the test, so it proves nothing" % verdict["message"], observed, expected)
         return
-    why = run.hold_reason(group, found)
+    why = run.hold_reason("b", group, found)
     observed["reasons"] = why["messages"]
     if why["verdict"] == "lack_of_resource":
-        result.passed(name, "job B (%d pods of %s, %s %s in all, %s free) stayed completely unscheduled for %ss: %s" % (
-            count, run.plan["request"], run.plan["job_b_total"], run.plan["resource"], run.plan["free"], held_for,
+        result.passed(name, "job B (%d pods of %s %s, %s in all, %s free) stayed completely unscheduled for %ss: %s" % (
+            count, run.plan["request"], run.plan["resource"], run.plan["job_b_total"], run.plan["free"], held_for,
             why["message"]), observed, expected)
     elif why["verdict"] == "admitted":
         result.failed(name, why["message"], observed, expected)
