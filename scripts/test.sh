@@ -10,6 +10,9 @@ export PATH="$VENV/bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH="$ROOT/.collections"
 export ANSIBLE_CONFIG="$ROOT/ansible.cfg"
 export ANSIBLE_NOCOLOR=1 PY_COLORS=0
+# Keep what ansible-lint/molecule install (they put the collection under test into
+# $ANSIBLE_HOME/collections) inside the checkout, not in ~/.ansible.
+export ANSIBLE_HOME="$ROOT/.ansible"
 STAGES=("$@")
 [ ${#STAGES[@]} -eq 0 ] && STAGES=(unit lint sanity units molecule)
 # outside the repo: inside it, git would hide the copy (tests/output is ignored)
