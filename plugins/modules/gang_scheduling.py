@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: ai_conformance.rke2 contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
 
@@ -12,7 +12,7 @@ module: gang_scheduling
 short_description: Verify all-or-nothing gang scheduling (CNCF AI conformance C(gang_scheduling))
 version_added: 0.1.0
 author:
-  - ai_conformance.rke2 maintainers
+  - ai_conformance.rke2 maintainers (@ai-conformance)
 description:
   - Finds the gang scheduler - Volcano (C(batch.volcano.sh/v1alpha1) and C(scheduling.volcano.sh/v1beta1) served,
     deployments C(volcano-admission), C(volcano-controllers) and C(volcano-scheduler) Available) or Kueue
@@ -150,8 +150,8 @@ def evaluate_volcano(kube, params):
 def evaluate_kueue(kube, params):
     version = next((v for v in gang.KUEUE_VERSIONS if kube.api_resources("%s/%s" % (gang.KUEUE_GROUP, v))), gang.KUEUE_VERSIONS[0])
     api_version = "%s/%s" % (gang.KUEUE_GROUP, version)
-    served = dict(("%s %s" % (api_version, kind), _served(kube, api_version, kind))
-                  for _, kind in gang.SCHEDULERS[gang.KUEUE]["apis"])
+    kinds = [item[1] for item in gang.SCHEDULERS[gang.KUEUE]["apis"]]
+    served = dict(("%s %s" % (api_version, kind), _served(kube, api_version, kind)) for kind in kinds)
     return _evaluate(kube, gang.KUEUE, served, params["kueue_namespace"], api_version)
 
 
@@ -193,9 +193,9 @@ def measure_capacity(kube, params, result):
     nodes = kube.list("v1", "Node")
     resource, why = gang.choose_resource(nodes, params["resource"])
     tolerations = gang.test_pod_tolerations(resource, params["tolerations"])
-    candidates, _ = gang.candidate_nodes(nodes, resource, tolerations, params["node_selector"])
+    candidates = gang.candidate_nodes(nodes, resource, tolerations, params["node_selector"])
     pods_by_node = {}
-    for node in candidates:
+    for node in candidates[0]:
         name = node["metadata"]["name"]
         pods_by_node[name] = kube.list("v1", "Pod", field_selector="spec.nodeName=%s" % name)
     capacity = gang.cluster_capacity(nodes, pods_by_node, resource, tolerations, params["node_selector"])

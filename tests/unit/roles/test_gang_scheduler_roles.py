@@ -126,3 +126,23 @@ def test_argument_specs_match_the_defaults(role):
     for name, spec in options.items():
         assert spec.get("default") == defaults[name], name
         assert spec.get("description"), name
+
+
+def test_gang_scheduling_role_passes_every_module_option():
+    """The verifier role exposes each module option as gang_scheduling_<option>, documented with its default."""
+    import yaml
+
+    from ansible_collections.ai_conformance.rke2.plugins.modules import gang_scheduling
+
+    documented = yaml.safe_load(gang_scheduling.DOCUMENTATION)["options"]
+    with open(os.path.join(ROOT, "roles", "gang_scheduling", "tasks", "main.yml")) as handle:
+        task = yaml.safe_load(handle)[0]["ai_conformance.rke2.gang_scheduling"]
+    with open(os.path.join(ROOT, "roles", "gang_scheduling", "defaults", "main.yml")) as handle:
+        defaults = yaml.safe_load(handle)
+    with open(os.path.join(ROOT, "roles", "gang_scheduling", "meta", "argument_specs.yml")) as handle:
+        options = yaml.safe_load(handle)["argument_specs"]["main"]["options"]
+    assert set(documented) | {"timeout", "run_id"} == set(task)
+    assert set(options) == set(defaults) == set("gang_scheduling_%s" % o for o in task)
+    for name in documented:
+        assert defaults["gang_scheduling_%s" % name] == documented[name]["default"], name
+        assert options["gang_scheduling_%s" % name]["default"] == documented[name]["default"], name

@@ -262,7 +262,7 @@ def _placements_fill_exactly(free, request, pods):
     """Every order of greedy first-fit placement uses all free units (no stranded capacity)."""
     for order in itertools.permutations(range(len(free))):
         left = list(free)
-        for _ in range(pods):
+        for dummy in range(pods):
             for i in order:
                 if left[i] >= request:
                     left[i] -= request
@@ -276,8 +276,8 @@ def _placements_fill_exactly(free, request, pods):
 
 def test_plan_invariants_on_random_capacities():
     rng = random.Random(7)
-    for _ in range(300):
-        free = [rng.choice([0, 1, 2, 3, 4, 6, 8]) for _ in range(rng.randint(1, 4))]
+    for dummy in range(300):
+        free = [rng.choice([0, 1, 2, 3, 4, 6, 8]) for dummy in range(rng.randint(1, 4))]
         if not any(free):
             continue
         max_pods = rng.randint(2, 10)
@@ -526,7 +526,7 @@ def test_detection():
     absent = gang.evaluate_scheduler("volcano", {"batch.volcano.sh/v1alpha1 Job": False}, {}, "volcano-system")
     chosen, message = gang.choose_scheduler([absent, missing])
     assert chosen is None and message.startswith("neither Volcano nor Kueue was found")
-    chosen, _ = gang.choose_scheduler([volcano, missing], "auto")
+    chosen = gang.choose_scheduler([volcano, missing], "auto")[0]
     assert chosen["name"] == "volcano"
     assert gang.choose_scheduler([volcano, missing], "kueue")[0] is None
     assert gang.image_versions(deployment("x", image="registry.k8s.io/kueue/kueue@sha256:abc")) == {"x": "latest"}

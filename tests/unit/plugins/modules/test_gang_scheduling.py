@@ -126,7 +126,7 @@ def placements(fake, request, count):
     """Nodes for up to ``count`` pods of ``request`` GPUs, first fit."""
     free = free_per_node(fake)
     chosen = []
-    for _ in range(count):
+    for dummy in range(count):
         node = next((n for n in sorted(free) if free[n] >= request), None)
         if node is None:
             break
