@@ -381,6 +381,7 @@ def run_job_b(run, result):
         return
     why = run.hold_reason("b", group, found)
     observed["reasons"] = why["messages"]
+    result.add_evidence("job-b-reasons", "\n".join(why["messages"]) + "\n" if why["messages"] else "(none reported)\n", "text")
     if why["verdict"] == "lack_of_resource":
         result.passed(name, "job B (%d pods of %s %s, %s in all, %s free) stayed completely unscheduled for %ss: %s" % (
             count, run.plan["request"], run.plan["resource"], run.plan["job_b_total"], run.plan["free"], held_for,

@@ -301,6 +301,7 @@ def test_volcano_gang_passes_and_cleans_up(fake, capsys):
     assert "pod/gang-a-worker-0" in timeline and "gpu-node-1" in timeline and "pod/gang-b-worker-2" in timeline
     assert "job gang-a and its pods deleted" in timeline
     assert evidence(result, "job-b-group")["status"]["phase"] == "Inqueue"
+    assert "Insufficient nvidia.com/gpu" in evidence(result, "job-b-reasons")
     assert evidence(result, "plan")["job_b_pods"] == 3
     assert sorted(evidence(result, "scheduler")["volcano"]["versions"]) == ["volcano-admission", "volcano-controllers", "volcano-scheduler"]
     assert leftovers(fake) == []
