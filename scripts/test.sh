@@ -36,8 +36,8 @@ copy_collection() {
   mkdir -p "$SANITY_DIR"
   git ls-files -z --cached --others --exclude-standard | xargs -0 -I{} cp --parents {} "$SANITY_DIR"/ 2>/dev/null
   ln -sfn "$ROOT/.collections/ansible_collections/kubernetes" "$SANITY_ROOT/ansible_collections/kubernetes"
-  # tests that read ../shared find it beside the copy as well
-  [ -d "$ROOT/../shared" ] && export AI_CONFORMANCE_SHARED="$(cd "$ROOT/../shared" && pwd)"
+  # tests that read ../shared find it beside the copy as well (ansible-test drops unknown env vars)
+  [ -d "$ROOT/../shared" ] && ln -sfn "$(cd "$ROOT/../shared" && pwd)" "$SANITY_ROOT/ansible_collections/ai_conformance/shared"
   return 0
 }
 
