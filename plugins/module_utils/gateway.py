@@ -20,19 +20,22 @@ __metaclass__ = type
 
 import json
 
+from ansible_collections.ai_conformance.rke2.plugins.module_utils import discovery
+
 GROUP = "gateway.networking.k8s.io"
 V1 = GROUP + "/v1"
 V1BETA1 = GROUP + "/v1beta1"
 DEFAULT_CONTROLLER = "traefik.io/gateway-controller"
 
-# (resource, namespaced, versions that may serve it) as the reference procedure lists them.
-REQUIRED_RESOURCES = (
-    ("gatewayclasses", False, ("v1",)),
-    ("gateways", True, ("v1",)),
-    ("grpcroutes", True, ("v1",)),
-    ("httproutes", True, ("v1",)),
-    ("referencegrants", True, ("v1", "v1beta1")),
-)
+# What the reference procedure lists (``kubectl api-resources --api-group=gateway.networking.k8s.io``),
+# in the format of ``discovery.evaluate_resources``; referencegrants is v1beta1 in the v1.4 standard channel.
+REQUIRED_RESOURCES = [
+    {"name": "gatewayclasses", "kind": "GatewayClass", "namespaced": False, "versions": ["v1"]},
+    {"name": "gateways", "kind": "Gateway", "namespaced": True, "versions": ["v1"]},
+    {"name": "grpcroutes", "kind": "GRPCRoute", "namespaced": True, "versions": ["v1"]},
+    {"name": "httproutes", "kind": "HTTPRoute", "namespaced": True, "versions": ["v1"]},
+    {"name": "referencegrants", "kind": "ReferenceGrant", "namespaced": True, "versions": ["v1", "v1beta1"]},
+]
 
 HEADER_NAME = "x-ai-model"
 HEADER_VALUE = "model-b"
@@ -47,59 +50,31 @@ COMPONENT_LABEL = "ai-conformance.rke2/component"
 
 
 def evaluate_api_resources(resource_lists):
-    """Check the Gateway API resources the requirement needs are served.
+    """Check that the Gateway API resources the requirement needs are served.
 
     ``resource_lists`` maps a group/version (``gateway.networking.k8s.io/v1``)
     to its APIResourceList dict, or to None when that version is not served.
-    Returns ``(ok, message, rows)``; rows are ``kubectl api-resources`` rows
-    (name, shortnames, apiversion, namespaced, kind) of what was found.
+    Returns ``(ok, message, rows)``: rows (``discovery.resource_rows`` shape)
+    of the version that serves each required resource, in the order of the
+    reference's ``kubectl api-resources`` output.
     """
-    rows = []
-    problems = []
-    for resource, namespaced, versions in REQUIRED_RESOURCES:
-        found = None
-        for version in versions:
-            listing = resource_lists.get("%s/%s" % (GROUP, version))
-            for item in (listing or {}).get("resources", []):
-                if item.get("name") == resource:
-                    found = (version, item)
-                    break
-            if found:
+    gvs = sorted(resource_lists)
+    rows = discovery.resource_rows([resource_lists[gv] for gv in gvs])
+    served = [gv.split("/", 1)[1] for gv in gvs if resource_lists[gv] is not None]
+    outcome = discovery.evaluate_resources(REQUIRED_RESOURCES, rows, GROUP, served)
+    chosen = []
+    for req in REQUIRED_RESOURCES:
+        for version in req["versions"]:
+            match = [r for r in rows if r["name"] == req["name"] and r["apiVersion"] == "%s/%s" % (GROUP, version)]
+            if match:
+                chosen.append(match[0])
                 break
-        if found is None:
-            problems.append("%s is not served (looked in %s)" % (resource, ", ".join("%s/%s" % (GROUP, v) for v in versions)))
-            continue
-        version, item = found
-        rows.append({
-            "name": resource,
-            "shortnames": ",".join(item.get("shortNames", [])),
-            "apiversion": "%s/%s" % (GROUP, version),
-            "namespaced": bool(item.get("namespaced")),
-            "kind": item.get("kind", ""),
-        })
-        if bool(item.get("namespaced")) != namespaced:
-            problems.append("%s is %s, expected %s" % (
-                resource, _scope(item.get("namespaced")), _scope(namespaced)))
-        verbs = set(item.get("verbs", []))
-        missing = sorted(set(("create", "delete", "get", "list")) - verbs)
-        if missing:
-            problems.append("%s lacks verbs %s" % (resource, ", ".join(missing)))
-    if problems:
-        return False, "Gateway API resources incomplete: %s" % "; ".join(problems), rows
-    return True, "gateway.networking.k8s.io serves %s" % ", ".join(r["name"] for r in rows), rows
-
-
-def _scope(namespaced):
-    return "namespaced" if namespaced else "cluster-scoped"
+    return outcome["ok"], outcome["message"], chosen
 
 
 def api_resources_table(rows):
-    """Render rows like ``kubectl api-resources`` (NAME SHORTNAMES APIVERSION NAMESPACED KIND)."""
-    header = ("NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND")
-    table = [header] + [(r["name"], r["shortnames"], r["apiversion"], str(r["namespaced"]).lower(), r["kind"]) for r in rows]
-    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
-    lines = ["   ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)).rstrip() for line in table]
-    return "\n".join(lines) + "\n"
+    """The ``kubectl api-resources`` table of the chosen rows."""
+    return discovery.api_resources_table(rows)
 
 
 # ---------------------------------------------------------------- conditions

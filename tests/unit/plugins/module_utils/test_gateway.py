@@ -83,21 +83,27 @@ def recorded_lists():
 def test_recorded_discovery_serves_everything_with_referencegrants_from_v1beta1():
     ok, message, rows = gw.evaluate_api_resources(recorded_lists())
     assert ok, message
+    assert message == "gateway.networking.k8s.io serves all 5 required resources"
     by_name = dict((r["name"], r) for r in rows)
-    assert sorted(by_name) == ["gatewayclasses", "gateways", "grpcroutes", "httproutes", "referencegrants"]
-    assert by_name["referencegrants"]["apiversion"] == gw.V1BETA1
-    assert by_name["gateways"]["apiversion"] == gw.V1
+    assert [r["name"] for r in rows] == ["gatewayclasses", "gateways", "grpcroutes", "httproutes", "referencegrants"]
+    assert by_name["referencegrants"]["apiVersion"] == gw.V1BETA1
+    assert by_name["gateways"]["apiVersion"] == gw.V1  # v1 preferred although v1beta1 serves it too
     assert by_name["gatewayclasses"]["namespaced"] is False
-    assert by_name["gateways"]["shortnames"] == "gtw"
+    assert by_name["gateways"]["shortNames"] == ["gtw"]
 
 
-def test_recorded_discovery_table_matches_the_reference_layout():
+def test_recorded_discovery_table_matches_the_reference_output():
     _, _, rows = gw.evaluate_api_resources(recorded_lists())
-    lines = gw.api_resources_table(rows).splitlines()
-    assert lines[0].split() == ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]
-    assert lines[1].split() == ["gatewayclasses", "gc", gw.V1, "false", "GatewayClass"]
-    assert lines[3].split() == ["grpcroutes", gw.V1, "true", "GRPCRoute"]
-    assert lines[5].split() == ["referencegrants", "refgrant", gw.V1BETA1, "true", "ReferenceGrant"]
+    lines = [line.split() for line in gw.api_resources_table(rows).splitlines()]
+    # the reference procedure's expected `kubectl api-resources` output, column by column
+    assert lines == [
+        ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"],
+        ["gatewayclasses", "gc", gw.V1, "false", "GatewayClass"],
+        ["gateways", "gtw", gw.V1, "true", "Gateway"],
+        ["grpcroutes", gw.V1, "true", "GRPCRoute"],
+        ["httproutes", gw.V1, "true", "HTTPRoute"],
+        ["referencegrants", "refgrant", gw.V1BETA1, "true", "ReferenceGrant"],
+    ]
 
 
 def test_discovery_without_v1beta1_lacks_referencegrants():
@@ -105,7 +111,8 @@ def test_discovery_without_v1beta1_lacks_referencegrants():
     lists[gw.V1BETA1] = None
     ok, message, rows = gw.evaluate_api_resources(lists)
     assert not ok
-    assert "referencegrants is not served" in message
+    assert "missing: referencegrants" in message
+    assert "serves: gateway.networking.k8s.io/v1" in message
     assert len(rows) == 4
 
 
@@ -113,7 +120,8 @@ def test_discovery_without_the_group_names_every_missing_resource():
     ok, message, rows = gw.evaluate_api_resources({gw.V1: None, gw.V1BETA1: None})
     assert not ok and rows == []
     for name in ("gatewayclasses", "gateways", "grpcroutes", "httproutes", "referencegrants"):
-        assert name + " is not served" in message
+        assert name in message
+    assert "none (group not served)" in message
 
 
 def test_discovery_without_grpcroutes_fails():
@@ -121,7 +129,7 @@ def test_discovery_without_grpcroutes_fails():
     lists[gw.V1] = copy.deepcopy(lists[gw.V1])
     lists[gw.V1]["resources"] = [r for r in lists[gw.V1]["resources"] if not r["name"].startswith("grpcroutes")]
     ok, message, _ = gw.evaluate_api_resources(lists)
-    assert not ok and "grpcroutes is not served" in message and "httproutes" not in message
+    assert not ok and "missing: grpcroutes" in message and "httproutes" not in message
 
 
 def test_discovery_wrong_scope_fails():
@@ -131,7 +139,7 @@ def test_discovery_wrong_scope_fails():
         if item["name"] == "gatewayclasses":
             item["namespaced"] = True
     ok, message, _ = gw.evaluate_api_resources(lists)
-    assert not ok and "gatewayclasses is namespaced, expected cluster-scoped" in message
+    assert not ok and "gatewayclasses: namespaced=true, expected false" in message
 
 
 # ------------------------------------------------------------ GatewayClass
