@@ -403,7 +403,7 @@ def render_gatewayclass(name, controller_name, labels):
         "metadata": {"name": name, "labels": _labels(labels, "gatewayclass")},
         "spec": {
             "controllerName": controller_name,
-            "description": "Temporary class created by ai_conformance.rke2 ai_inference; deleted after the check",
+            "description": "Temporary: ai_conformance.rke2 ai_inference check",
         },
     }
 
