@@ -41,8 +41,9 @@ options:
     type: str
   traffic_test:
     description:
-      - Whether to send traffic through a temporary Gateway. Without it the requirement is not exercised and the
-        traffic checks are reported as skipped.
+      - Whether to send traffic through a temporary Gateway. Without it routing is not exercised, the traffic
+        checks are skipped and the requirement is reported as C(skipped) even when discovery and the GatewayClass
+        pass (the same happens in check mode).
     type: bool
     default: true
   requests:
@@ -404,13 +405,15 @@ def verify(kube, params, result):
     class_name = check_controller(kube, params, result, check_mode)
     if class_name is None:
         skip_traffic(result, "no accepted GatewayClass of %s" % params["controller_name"])
-        return None
+        return "skipped" if check_mode else None
     if not params["traffic_test"]:
-        skip_traffic(result, "traffic test disabled (traffic_test=false); routing was not exercised")
-        return None
+        skip_traffic(result, "traffic test disabled (traffic_test=false)")
+        result.note("Routing was not exercised (traffic_test=false), so the requirement is reported as skipped.")
+        return "skipped"
     if check_mode:
         skip_traffic(result, "check mode creates nothing")
-        return None
+        result.note("Check mode: routing was not exercised, so the requirement is reported as skipped.")
+        return "skipped"
     missing = set(("gateways", "httproutes")) - served
     if missing:
         skip_traffic(result, "%s not served in %s" % (", ".join(sorted(missing)), gw.V1))
