@@ -12,7 +12,7 @@ module: ai_inference
 short_description: Verify Gateway API traffic management (CNCF AI conformance C(ai_inference))
 version_added: 0.1.0
 author:
-  - ai_conformance.rke2 maintainers
+  - ai_conformance.rke2 maintainers (@ai-conformance)
 description:
   - Checks through API discovery that C(gateway.networking.k8s.io/v1) serves C(gatewayclasses) (cluster-scoped),
     C(gateways), C(httproutes) and C(grpcroutes), and that C(referencegrants) is served (v1 or v1beta1); the
@@ -139,7 +139,6 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import An
 
 from ansible_collections.ai_conformance.rke2.plugins.module_utils import discovery
 from ansible_collections.ai_conformance.rke2.plugins.module_utils import gateway as gw
-from ansible_collections.ai_conformance.rke2.plugins.module_utils import pods
 from ansible_collections.ai_conformance.rke2.plugins.module_utils.kube import (
     Stuck,
     WaitTimeout,

@@ -7,7 +7,6 @@ controller, the kubelet and the client pod's output.
 """
 
 import json
-import os
 import time
 
 import pytest
@@ -206,7 +205,7 @@ def test_traffic_through_traefik_passes_and_cleans_up(fake, tmp_path, capsys):
     assert env["AIC_TARGETS"].split() == traffic["targets"] and env["AIC_REQUESTS"] == "200"
     assert env["AIC_HOST"] == "%s.ai-conformance.test" % pod["metadata"]["namespace"]
     # the route that was created carries both rules and the configured weights
-    route_posts = [r for r in fake.requests_to("POST", "/httproutes$")]
+    route_posts = fake.requests_to("POST", "/httproutes$")
     assert len(route_posts) == 1
     assert leftovers(fake) == []
     # the temporary class and the namespace were deleted by the module, not left to anyone else
