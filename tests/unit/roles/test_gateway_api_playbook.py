@@ -89,7 +89,10 @@ def playbook(fake, tmp_path, extra_vars=None, check=False):
     variables = {"gateway_api_kubeconfig": kubeconfig, "gateway_api_traefik_rollout_delay": 1,
                  "gateway_api_traefik_rollout_timeout": 4, "ansible_python_interpreter": sys.executable}
     variables.update(extra_vars or {})
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO_ROOT, ".collections"),
+    collections = os.path.join(REPO_ROOT, ".collections")
+    if not os.path.isdir(collections):  # a copy made by ansible-test: use the collection path it runs with
+        collections = os.environ.get("ANSIBLE_COLLECTIONS_PATH") or os.path.dirname(os.path.dirname(os.path.dirname(REPO_ROOT)))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections,
                ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
     command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", "-c", "local",
