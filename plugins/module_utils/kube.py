@@ -38,6 +38,7 @@ except ImportError:  # pragma: no cover - checked in Kube.__init__
 
 try:
     import yaml
+    from kubernetes.client.exceptions import ApiException
     from kubernetes.dynamic.exceptions import DynamicApiError
     import urllib3
 
@@ -47,7 +48,10 @@ except ImportError:
     HAS_K8S = False
     K8S_IMPORT_ERROR = traceback.format_exc()
 
-    class DynamicApiError(Exception):
+    class ApiException(Exception):
+        """Stand-in so that the except clauses stay valid without the library."""
+
+    class DynamicApiError(ApiException):
         """Stand-in so that the except clauses stay valid without the library."""
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
@@ -227,6 +231,10 @@ class Kube:
         check_kubeconfig(self.module.params)
         try:
             return get_api_client(module=self.module)
+        except ApiException as exc:  # the client runs discovery while it is built
+            raise error_from_status(exc.status, _decode(exc.body), "GET", "(discovery while connecting)")
+        except (urllib3.exceptions.HTTPError, socket.error, OSError) as exc:
+            raise Unreachable(_unreachable_message(exc, describe_target(self.module.params)))
         except CoreException as exc:
             raise ConfigError("%s (%s)" % (to_native(exc), describe_target(self.module.params)))
         except Exception as exc:  # kubeconfig parse errors surface as many types
