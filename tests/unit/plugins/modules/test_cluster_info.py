@@ -93,3 +93,11 @@ def test_missing_access_is_listed(fake, capsys):
     out = preflight(capsys, kubeconfig=fake.kubeconfig)
     assert out["failed"]
     assert "cannot create namespaces; cannot create pods; cannot list nodes" in out["msg"]
+
+
+def test_server_that_never_answers_times_out(fake, capsys):
+    fake.fail(None, r"^/", delay=30)
+    out = preflight(capsys, kubeconfig=fake.kubeconfig, request_timeout=2)
+    assert out["failed"]
+    assert "timed out" in out["msg"] and fake.kubeconfig in out["msg"]
+    assert out["elapsed"] < 15
