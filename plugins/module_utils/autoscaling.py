@@ -34,7 +34,10 @@ __metaclass__ = type
 
 import re
 
-import yaml
+try:
+    import yaml
+except ImportError:  # the modules check for PyYAML (kubernetes.core requires it) before calling
+    yaml = None
 
 STATUS_CONFIGMAP = "cluster-autoscaler-status"
 DEFAULT_NAMESPACE = "kube-system"
@@ -202,6 +205,8 @@ def parse_status(text):
     """
     if not text or not text.strip():
         raise ValueError("the status ConfigMap has no status text")
+    if yaml is None:
+        raise ValueError("PyYAML is required to read the cluster-autoscaler status")
     doc = None
     try:
         doc = yaml.safe_load(text)
@@ -285,7 +290,7 @@ def _parse_text_status(text):
         if not field:
             continue
         key, value = field.group(1), field.group(2).strip()
-        status, _, detail = value.partition(" ")
+        status, dummy, detail = value.partition(" ")
         detail = detail.strip()
         if section == "cluster":
             slot = {"Health": "health", "ScaleUp": "scale_up", "ScaleDown": "scale_down"}.get(key)
@@ -357,8 +362,8 @@ def evaluate_node_groups(matched, resource, node_group=None):
     user expects to carry the accelerator (needed when it has no node to look at,
     e.g. scaled to zero). Returns (ok, message, observed).
     """
-    observed = [{k: g.get(k) for k in ("name", "min", "max", "target", "health", "scale_up", "backoff", "nodes",
-                                         "accelerator_nodes", "accelerator")} for g in matched]
+    keys = ("name", "min", "max", "target", "health", "scale_up", "backoff", "nodes", "accelerator_nodes", "accelerator")
+    observed = [{k: g.get(k) for k in keys} for g in matched]
     if not matched:
         return False, "the cluster-autoscaler status lists no node groups (no --nodes / auto-discovery configured?)", observed
     if node_group:

@@ -12,7 +12,7 @@ module: cluster_autoscaling
 short_description: Verify accelerator node autoscaling (CNCF AI conformance C(cluster_autoscaling))
 version_added: 0.1.0
 author:
-  - ai_conformance.rke2 maintainers
+  - ai_conformance.rke2 maintainers (@ai-conformance)
 description:
   - When the platform declares no autoscaler (O(provided=false)) and none is found, the requirement is
     C(not_applicable), with notes citing the checklist's condition and the CNCF AI conformance FAQ.

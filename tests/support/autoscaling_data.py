@@ -107,7 +107,7 @@ Cluster-wide:
 
 NodeGroups:
   Name:        rke2-gpu-vmss
-  Health:      Healthy (ready=1 unready=0 (resourceUnready=0) notStarted=0 longNotStarted=0 registered=1 longUnregistered=0 cloudProviderTarget=1 (minSize=1, maxSize=1))
+@GROUP_HEALTH@
                LastProbeTime:      2026-11-23 06:40:12.1 +0000 UTC m=+600.2
                LastTransitionTime: 2026-11-23 06:30:02.3 +0000 UTC m=+10.4
   ScaleUp:     NoActivity (ready=1 cloudProviderTarget=1)
@@ -117,7 +117,9 @@ NodeGroups:
                LastProbeTime:      2026-11-23 06:40:12.1 +0000 UTC m=+600.2
                LastTransitionTime: 2026-11-23 06:30:02.3 +0000 UTC m=+10.4
 
-"""
+""".replace("@GROUP_HEALTH@", (
+    "  Health:      Healthy (ready=1 unready=0 (resourceUnready=0) notStarted=0 longNotStarted=0 registered=1 "
+    "longUnregistered=0 cloudProviderTarget=1 (minSize=1, maxSize=1))"))
 
 
 def recorded_node():

@@ -181,20 +181,20 @@ def test_scale_set_names_match_case_insensitively():
 
 
 def test_min_equals_max_equals_desired_cannot_show_scaling():
-    ok, message, _ = autoscaling.evaluate_node_groups(groups_of(TEXT_STATUS), "nvidia.com/gpu")
+    ok, message, dummy = autoscaling.evaluate_node_groups(groups_of(TEXT_STATUS), "nvidia.com/gpu")
     assert not ok
     assert message == "node group rke2-gpu-vmss has min = max = desired (1): it cannot show scaling"
 
 
 def test_group_at_its_maximum_cannot_scale_up():
     text = YAML_STATUS.replace("cloudProviderTarget: 1\n    minSize: 0\n    maxSize: 3", "cloudProviderTarget: 3\n    minSize: 0\n    maxSize: 3")
-    ok, message, _ = autoscaling.evaluate_node_groups(groups_of(text), "nvidia.com/gpu")
+    ok, message, dummy = autoscaling.evaluate_node_groups(groups_of(text), "nvidia.com/gpu")
     assert not ok
     assert message == "node group rke2-gpu-vmss is at its maximum size (3 of 3): it cannot scale up"
 
 
 def test_only_cpu_groups():
-    ok, message, _ = autoscaling.evaluate_node_groups(groups_of(YAML_STATUS, [cluster_nodes()[0]]), "nvidia.com/gpu")
+    ok, message, dummy = autoscaling.evaluate_node_groups(groups_of(YAML_STATUS, [cluster_nodes()[0]]), "nvidia.com/gpu")
     assert not ok
     assert message.startswith("no node group of the cluster-autoscaler has nodes with nvidia.com/gpu")
     assert "rke2-gpu-vmss" in message  # named as a group without nodes to look at
@@ -202,15 +202,15 @@ def test_only_cpu_groups():
 
 def test_named_group_scaled_to_zero_is_taken_as_declared():
     matched = groups_of(YAML_STATUS, [cluster_nodes()[0]])
-    ok, message, _ = autoscaling.evaluate_node_groups(matched, "nvidia.com/gpu", node_group=GPU_VMSS)
+    ok, message, dummy = autoscaling.evaluate_node_groups(matched, "nvidia.com/gpu", node_group=GPU_VMSS)
     assert ok
     assert message.endswith("declared to carry nvidia.com/gpu (no node to look at now)")
 
 
 def test_named_group_missing_or_without_gpus():
-    ok, message, _ = autoscaling.evaluate_node_groups(groups_of(YAML_STATUS), "nvidia.com/gpu", node_group="other")
+    ok, message, dummy = autoscaling.evaluate_node_groups(groups_of(YAML_STATUS), "nvidia.com/gpu", node_group="other")
     assert not ok and message == "node group other is not in the cluster-autoscaler status (it lists rke2-cpu-vmss, rke2-gpu-vmss)"
-    ok, message, _ = autoscaling.evaluate_node_groups(groups_of(YAML_STATUS), "nvidia.com/gpu", node_group="rke2-cpu-vmss")
+    ok, message, dummy = autoscaling.evaluate_node_groups(groups_of(YAML_STATUS), "nvidia.com/gpu", node_group="rke2-cpu-vmss")
     assert not ok and message == "node group rke2-cpu-vmss has nodes (rke2-cpu-vmss000000) but none with nvidia.com/gpu capacity"
 
 
@@ -278,11 +278,11 @@ def test_scale_up_state_waiting_then_done():
 
 def test_scale_up_state_fit_existing_and_rejected():
     scheduled = fixture_response("k8s-fixtures", "objects", "pod-gpu-pod-1.scheduled.json")
-    state, _ = autoscaling.scale_up_state(["gpu-node-1"], scheduled, [recorded_node()], [], "nvidia.com/gpu")
+    state, dummy = autoscaling.scale_up_state(["gpu-node-1"], scheduled, [recorded_node()], [], "nvidia.com/gpu")
     assert state == "fit_existing"
     pending = fixture_response("k8s-fixtures", "objects", "pod-gpu-pod-3.unschedulable.json")
     refused = scale_up_event(pending, "pod didn't trigger scale-up: 1 max node group size reached", reason="NotTriggerScaleUp")
-    state, _ = autoscaling.scale_up_state(["gpu-node-1"], pending, [recorded_node()], [refused], "nvidia.com/gpu")
+    state, dummy = autoscaling.scale_up_state(["gpu-node-1"], pending, [recorded_node()], [refused], "nvidia.com/gpu")
     assert state == "waiting"  # once may be a passing state of the autoscaler
     refused["count"] = 3
     state, info = autoscaling.scale_up_state(["gpu-node-1"], pending, [recorded_node()], [refused], "nvidia.com/gpu")
