@@ -8,6 +8,7 @@ The fake plays helm-controller's result by holding Available deployments.
 import base64
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -49,6 +50,12 @@ PLAYBOOK = """
       ansible.builtin.include_role:
         name: ai_conformance.rke2.azure_autoscaler
 """
+
+
+def ansible_playbook():
+    """The ansible-playbook on PATH (ansible-test's injector under ansible-test units), else this Python's."""
+    found = shutil.which("ansible-playbook")
+    return [found] if found else [sys.executable, "-m", "ansible", "playbook"]
 
 
 def collections_path():
@@ -102,7 +109,7 @@ def run(tmp_path, fake, **extra):
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path(), ANSIBLE_NOCOLOR="1",
                ANSIBLE_HOME=str(tmp_path / "ansible-home"), ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
     proc = subprocess.run(
-        [sys.executable, "-m", "ansible", "playbook", str(tmp_path / "play.yml"), "-i", str(tmp_path / "inventory.yml"),
+        ansible_playbook() + [str(tmp_path / "play.yml"), "-i", str(tmp_path / "inventory.yml"),
          "-e", json.dumps(extra_vars)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=240, check=False)
     return proc.returncode, proc.stdout + proc.stderr
