@@ -1,0 +1,71 @@
+# -*- coding: utf-8 -*-
+# Copyright: ai_conformance.rke2 contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+    """Options shared by every requirement module."""
+
+    DOCUMENTATION = r"""
+options:
+  timeout:
+    description:
+      - Upper bound in seconds for each wait of the check (pods running, controllers reconciling).
+      - A wait that cannot succeed (image pull failure, unschedulable pod) stops earlier with the real reason.
+    type: int
+    default: 180
+  request_timeout:
+    description:
+      - Timeout in seconds of each single API request.
+    type: int
+    default: 20
+  run_id:
+    description:
+      - Identifier of this certification run, put in the C(ai-conformance.rke2/run-id) label of every object the
+        module creates. A random one is used when not given.
+    type: str
+notes:
+  - Every object the module creates is labelled C(app.kubernetes.io/managed-by=ai-conformance-rke2) and deleted before
+    the module returns, also when a check fails. Leftovers of an interrupted run are removed by M(ai_conformance.rke2.cleanup).
+  - The module never changes the cluster permanently and always reports C(changed=false).
+  - In check mode the module runs only read-only checks; checks that must create objects are reported as skipped.
+requirements:
+  - kubernetes >= 24.2.0
+  - PyYAML >= 3.11
+"""
+
+    RETURN = r"""
+result:
+  description: The requirement's result in the collection's result schema.
+  returned: always
+  type: dict
+  contains:
+    requirement:
+      description: Catalogue id of the requirement.
+      type: str
+    status:
+      description: C(passed), C(failed) (capability missing), C(error) (check could not run), C(skipped) or C(not_applicable).
+      type: str
+    checks:
+      description: Checks with C(name), C(status), C(message), C(observed) and C(expected).
+      type: list
+      elements: dict
+    evidence:
+      description: Named evidence items with C(name), C(format) and C(content).
+      type: list
+      elements: dict
+    notes:
+      description: Free-text notes.
+      type: list
+      elements: str
+    started:
+      description: UTC start time (ISO 8601).
+      type: str
+    duration_s:
+      description: Duration in seconds.
+      type: float
+"""
