@@ -451,8 +451,20 @@ def describe_target(params):
     """'kubeconfig X, context Y' for messages."""
     if params.get("host") and not params.get("kubeconfig"):
         return "host %s" % params["host"]
-    context = params.get("context") or os.environ.get("K8S_AUTH_CONTEXT") or "<current-context>"
+    context = params.get("context") or os.environ.get("K8S_AUTH_CONTEXT")
+    if not context:
+        context = "%s (current)" % (_current_context(kubeconfig_path(params)) or "<none>")
     return "kubeconfig %s, context %s" % (kubeconfig_path(params), context)
+
+
+def _current_context(path):
+    try:
+        import yaml
+
+        with open(path) as handle:
+            return (yaml.safe_load(handle) or {}).get("current-context")
+    except Exception:
+        return None
 
 
 def check_kubeconfig(params):
@@ -465,7 +477,7 @@ def check_kubeconfig(params):
     if os.environ.get("KUBERNETES_SERVICE_HOST") and not params.get("kubeconfig") and not os.path.exists(path):
         return  # in-cluster configuration
     if not os.path.exists(path):
-        raise ConfigError("kubeconfig file %s does not exist (%s)" % (path, describe_target(params)))
+        raise ConfigError("kubeconfig file %s does not exist" % path)
     try:
         import yaml
 

@@ -1,0 +1,63 @@
+# -*- coding: utf-8 -*-
+# Copyright: ai_conformance.rke2 contributors
+# Apache License 2.0 (see LICENSE)
+"""Pure helpers describing the cluster under test (version, platform, access)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import re
+
+_VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)")
+
+
+def describe_version(version):
+    """From a /version document: gitVersion, Kubernetes version, minor, platform."""
+    git_version = version.get("gitVersion") or ""
+    match = _VERSION_RE.match(git_version)
+    if not match:
+        return {"git_version": git_version, "kubernetes_version": git_version, "kubernetes_minor": "", "platform": "kubernetes"}
+    major, minor, patch = match.groups()
+    if "+rke2" in git_version:
+        platform = "rke2"
+    elif "+k3s" in git_version:
+        platform = "k3s"
+    else:
+        platform = "kubernetes"
+    return {
+        "git_version": git_version,
+        "kubernetes_version": "v%s.%s.%s" % (major, minor, patch),
+        "kubernetes_minor": "%s.%s" % (major, minor),
+        "platform": platform,
+    }
+
+
+def access_problems(answers):
+    """Sentences for every denied SelfSubjectAccessReview ([(attributes, status)])."""
+    problems = []
+    for attrs, status in answers:
+        if not status.get("allowed"):
+            what = attrs["resource"] if not attrs.get("group") else "%s.%s" % (attrs["resource"], attrs["group"])
+            reason = status.get("reason") or status.get("evaluationError")
+            problems.append("cannot %s %s%s" % (attrs["verb"], what, (" (%s)" % reason) if reason else ""))
+    return problems
+
+
+def kubeconfig_cluster_name(path, context=None):
+    """(cluster name of the context, current-context) from a kubeconfig file; (None, None) if unknown."""
+    import yaml
+
+    path = os.path.expanduser((path or "~/.kube/config").split(os.pathsep)[0])
+    try:
+        with open(path) as handle:
+            config = yaml.safe_load(handle) or {}
+    except (IOError, OSError, yaml.YAMLError):
+        return None, None
+    current = config.get("current-context")
+    wanted = context or current
+    for item in config.get("contexts") or []:
+        if isinstance(item, dict) and item.get("name") == wanted:
+            return (item.get("context") or {}).get("cluster"), current
+    return None, current
