@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: ai_conformance.rke2 contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Thin Kubernetes API layer for the requirement modules.
 
 Builds the client with kubernetes.core's ``get_api_client`` (same auth options
@@ -37,7 +37,7 @@ except ImportError:  # pragma: no cover - checked in Kube.__init__
     AUTH_ARG_SPEC = {}
 
 try:
-    import kubernetes  # noqa: F401
+    import yaml
     from kubernetes.dynamic.exceptions import DynamicApiError
     import urllib3
 
@@ -46,7 +46,9 @@ try:
 except ImportError:
     HAS_K8S = False
     K8S_IMPORT_ERROR = traceback.format_exc()
-    DynamicApiError = Exception
+
+    class DynamicApiError(Exception):
+        """Stand-in so that the except clauses stay valid without the library."""
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "ai-conformance-rke2"
@@ -185,7 +187,8 @@ def _unreachable_message(exc, host):
 def random_suffix(length=5):
     """A DNS-safe random suffix for object names."""
     alphabet = string.ascii_lowercase + string.digits
-    return "".join(random.SystemRandom().choice(alphabet) for _ in range(length))
+    chooser = random.SystemRandom()
+    return "".join(chooser.choice(alphabet) for dummy in range(length))
 
 
 def api_path(api_version, plural, name=None, namespace=None, subresource=None):
@@ -241,9 +244,7 @@ class Kube:
             response = self.client.client.request(method, path, body=body, **kwargs)
         except DynamicApiError as exc:
             raise error_from_status(exc.status, _decode(exc.body), method, path)
-        except urllib3.exceptions.HTTPError as exc:
-            raise Unreachable(_unreachable_message(exc, self.host))
-        except (socket.error, OSError) as exc:
+        except (urllib3.exceptions.HTTPError, socket.error, OSError) as exc:
             raise Unreachable(_unreachable_message(exc, self.host))
         return _decode(response.data)
 
@@ -459,11 +460,9 @@ def describe_target(params):
 
 def _current_context(path):
     try:
-        import yaml
-
         with open(path) as handle:
             return (yaml.safe_load(handle) or {}).get("current-context")
-    except Exception:
+    except (IOError, OSError, AttributeError, yaml.YAMLError):
         return None
 
 
@@ -479,12 +478,10 @@ def check_kubeconfig(params):
     if not os.path.exists(path):
         raise ConfigError("kubeconfig file %s does not exist" % path)
     try:
-        import yaml
-
         with open(path) as handle:
             config = yaml.safe_load(handle) or {}
-    except Exception as exc:
-        raise ConfigError("kubeconfig file %s cannot be read as YAML: %s" % (path, to_native(exc)))
+    except (IOError, OSError, yaml.YAMLError) as exc:
+        raise ConfigError("kubeconfig file %s cannot be read: %s" % (path, to_native(exc)))
     if not isinstance(config, dict):
         raise ConfigError("kubeconfig file %s is not a kubeconfig (expected a mapping)" % path)
     contexts = [c.get("name") for c in config.get("contexts") or [] if isinstance(c, dict)]

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: ai_conformance.rke2 contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Pure helpers describing the cluster under test (version, platform, access)."""
 
 from __future__ import absolute_import, division, print_function
@@ -9,6 +9,11 @@ __metaclass__ = type
 
 import os
 import re
+
+try:
+    import yaml
+except ImportError:  # the modules check for PyYAML before calling
+    yaml = None
 
 _VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)")
 
@@ -47,8 +52,6 @@ def access_problems(answers):
 
 def kubeconfig_cluster_name(path, context=None):
     """(cluster name of the context, current-context) from a kubeconfig file; (None, None) if unknown."""
-    import yaml
-
     path = os.path.expanduser((path or "~/.kube/config").split(os.pathsep)[0])
     try:
         with open(path) as handle:

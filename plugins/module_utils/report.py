@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: ai_conformance.rke2 contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Pure report rendering: results.json, report.md, junit.xml, PRODUCT.yaml and evidence files.
 
 Every function returns text (or {relative path: text}); writing is the module's job.
@@ -14,7 +14,12 @@ import json
 import re
 import xml.etree.ElementTree as ET
 
-import yaml
+try:
+    import yaml
+
+    HAS_YAML = True
+except ImportError:
+    HAS_YAML = False
 
 # CNCF PRODUCT.yaml statuses (validated by cncf/k8s-ai-conformance scripts/validate.go).
 IMPLEMENTED = "Implemented"
@@ -226,7 +231,8 @@ def product_status(result, level):
     if status == "not_applicable":
         return NOT_APPLICABLE, " ".join(notes + messages) or "Not applicable to this platform."
     if status == "failed":
-        return NOT_IMPLEMENTED, " ".join(notes + ["Verification failed: " + "; ".join(m for m, c in zip(messages, result["checks"]) if c["status"] == "failed")])
+        failed = [m for m, c in zip(messages, result["checks"]) if c["status"] == "failed"]
+        return NOT_IMPLEMENTED, " ".join(notes + ["Verification failed: " + "; ".join(failed)])
     if status == "error":
         return NOT_IMPLEMENTED, " ".join(
             notes + ["NOT VERIFIED, the check could not be carried out: " + "; ".join(m for m, c in zip(messages, result["checks"]) if c["status"] == "error")]

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: ai_conformance.rke2 contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
 
@@ -12,7 +12,7 @@ module: cleanup
 short_description: Remove what an interrupted certification run left behind
 version_added: 0.1.0
 author:
-  - ai_conformance.rke2 maintainers
+  - ai_conformance.rke2 maintainers (@ai-conformance)
 description:
   - Deletes the namespaces and cluster-scoped objects labelled C(app.kubernetes.io/managed-by=ai-conformance-rke2)
     by the requirement modules. Objects of a run still in progress can be spared with O(keep_run_id).
@@ -31,6 +31,11 @@ options:
   keep_run_id:
     description: Do not delete objects whose C(ai-conformance.rke2/run-id) label has this value.
     type: str
+  request_timeout:
+    description:
+      - Timeout in seconds of each single API request.
+    type: int
+    default: 20
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
 """

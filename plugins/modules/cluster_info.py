@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: ai_conformance.rke2 contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
 
@@ -12,7 +12,7 @@ module: cluster_info
 short_description: Preflight of a certification run - reach the cluster and describe it
 version_added: 0.1.0
 author:
-  - ai_conformance.rke2 maintainers
+  - ai_conformance.rke2 maintainers (@ai-conformance)
 description:
   - Checks that the kubeconfig exists and has the context, that the API server answers within a few seconds,
     that the credentials are accepted and that the identity may create the objects the checks need.
@@ -40,6 +40,11 @@ options:
       - {verb: create, resource: namespaces}
       - {verb: create, resource: pods}
       - {verb: list, resource: nodes}
+  request_timeout:
+    description:
+      - Timeout in seconds of each single API request.
+    type: int
+    default: 10
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
 """

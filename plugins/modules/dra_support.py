@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: ai_conformance.rke2 contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
 
@@ -12,7 +12,7 @@ module: dra_support
 short_description: Verify Dynamic Resource Allocation (CNCF AI conformance C(dra_support))
 version_added: 0.1.0
 author:
-  - ai_conformance.rke2 maintainers
+  - ai_conformance.rke2 maintainers (@ai-conformance)
 description:
   - Checks through API discovery that C(resource.k8s.io/v1) serves C(deviceclasses) and C(resourceslices)
     (cluster-scoped) and C(resourceclaims) and C(resourceclaimtemplates) (namespaced), with their kinds.

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: ai_conformance.rke2 contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
 
@@ -12,7 +12,7 @@ module: report
 short_description: Write the conformance report files (JSON, Markdown, JUnit, CNCF PRODUCT.yaml)
 version_added: 0.1.0
 author:
-  - ai_conformance.rke2 maintainers
+  - ai_conformance.rke2 maintainers (@ai-conformance)
 description:
   - Writes C(results.json), C(report.md), C(junit.xml), a draft CNCF C(PRODUCT.yaml) and one evidence page
     per requirement (C(evidence/<id>.md) plus raw evidence files) into O(report_dir).
@@ -51,6 +51,8 @@ options:
         C(kubernetesVersion)). C(kubernetesVersion) and C(platformVersion) default to what the cluster reports.
     type: dict
     default: {}
+requirements:
+  - PyYAML
 """
 
 EXAMPLES = r"""
@@ -77,9 +79,9 @@ summary:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.ai_conformance.rke2.plugins.module_utils.report import render_all
+from ansible_collections.ai_conformance.rke2.plugins.module_utils.report import HAS_YAML, render_all
 from ansible_collections.ai_conformance.rke2.plugins.module_utils.result import utc_now, validate_result
 
 
@@ -96,6 +98,8 @@ def main():
         },
         supports_check_mode=True,
     )
+    if not HAS_YAML:
+        module.fail_json(msg=missing_required_lib("PyYAML"))
     params = module.params
     try:
         results = [validate_result(r) for r in params["results"]]

@@ -34,7 +34,7 @@ def load_crds(component):
 
 def schema_for(component, api_version, kind):
     """The openAPIV3Schema of a served version of the CRD for api_version/kind."""
-    group, _, version = api_version.rpartition("/")
+    group, dummy, version = api_version.rpartition("/")
     crd = load_crds(component).get((group, kind))
     if crd is None:
         raise AssertionError("no CRD for %s %s in ../shared/crds/%s" % (api_version, kind, component))

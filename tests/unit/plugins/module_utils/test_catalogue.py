@@ -1,0 +1,55 @@
+"""The catalogue is data; the role's argument spec must accept exactly its ids and versions."""
+
+import os
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
+
+
+def load(*parts):
+    with open(os.path.join(ROOT, *parts)) as handle:
+        return yaml.safe_load(handle)
+
+
+def test_catalogue_shape():
+    versions = load("roles", "certify", "vars", "catalogue.yml")["conformance_catalogue"]["versions"]
+    assert set(versions) == {"1.33", "1.34", "1.35", "1.36"}
+    categories = {"accelerators", "networking", "schedulingOrchestration", "observability", "security", "operator"}
+    for version, data in versions.items():
+        ids = [r["id"] for r in data["requirements"]]
+        assert len(ids) == len(set(ids)), version
+        for req in data["requirements"]:
+            assert req["category"] in categories
+            assert req["level"] in ("MUST", "SHOULD")
+            assert req["description"].strip() and req["title"].strip()
+    v134 = versions["1.34"]["requirements"]
+    assert [r["id"] for r in v134] == [
+        "dra_support", "ai_inference", "gang_scheduling", "cluster_autoscaling", "pod_autoscaling",
+        "accelerator_metrics", "ai_service_metrics", "secure_accelerator_access", "robust_controller",
+    ]
+    assert all(r["level"] == "MUST" for r in v134)
+
+
+def test_argument_spec_choices_follow_the_catalogue():
+    versions = load("roles", "certify", "vars", "catalogue.yml")["conformance_catalogue"]["versions"]
+    specs = load("roles", "certify", "meta", "argument_specs.yml")["argument_specs"]
+    options = specs["main"]["options"]
+    assert set(options["conformance_version"]["choices"]) == set(versions)
+    all_ids = {r["id"] for v in versions.values() for r in v["requirements"]}
+    assert set(options["conformance_requirements"]["choices"]) == all_ids
+    defaults = load("roles", "certify", "defaults", "main.yml")
+    for name, option in options.items():
+        assert name in defaults, "option %s has no default in defaults/main.yml" % name
+        if "default" in option:
+            assert option["default"] == defaults[name], name
+
+
+def test_every_verifier_task_file_is_a_catalogue_id():
+    versions = load("roles", "certify", "vars", "catalogue.yml")["conformance_catalogue"]["versions"]
+    all_ids = {r["id"] for v in versions.values() for r in v["requirements"]}
+    folder = os.path.join(ROOT, "roles", "certify", "tasks", "requirements")
+    files = {f[:-4] for f in os.listdir(folder) if f.endswith(".yml")}
+    assert files and files <= all_ids
+    for req_id in files:
+        assert os.path.exists(os.path.join(ROOT, "plugins", "modules", req_id + ".py")), req_id
