@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: ai_conformance.rke2 contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Pure evaluation for ``robust_controller``: an AI operator with CRDs, an
 admission webhook and a controller.
 
