@@ -12,7 +12,7 @@ module: robust_controller
 short_description: Verify a robust AI operator (CNCF AI conformance C(robust_controller))
 version_added: 0.1.0
 author:
-  - ai_conformance.rke2 maintainers
+  - ai_conformance.rke2 maintainers (@ai-conformance)
 description:
   - Verifies that a complex AI operator with CRDs works, by default the Kubeflow Training Operator.
   - Its CRDs (C(tfjobs), C(pytorchjobs), C(mpijobs), C(xgboostjobs), C(paddlejobs), C(mxjobs) before v1.9,
@@ -159,7 +159,7 @@ def check_webhook(kube, profile, version, namespace, vwc_name, result):
     vwc = kube.get(VWC_API, "ValidatingWebhookConfiguration", vwc_name)
     plural = profile["probe"]["plural"]
     expected_name = training.expected_webhooks(profile, version).get(plural)
-    group, _, api = profile["api_version"].rpartition("/")
+    group, api = profile["api_version"].split("/", 1)
     outcome = training.evaluate_webhook_configuration(vwc, group, api, plural, expected_name,
                                                       namespace, profile["webhook_service"])
     result.add_evidence("webhook-configuration", _vwc_evidence(vwc) or "ValidatingWebhookConfiguration %s not found" % vwc_name)

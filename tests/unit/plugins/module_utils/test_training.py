@@ -390,11 +390,11 @@ def test_admission_review_answers_match_the_apiserver_message():
     review = load_json("k8s-fixtures", "webhook", "admissionreview-dryrun-create-denied.json")
     assert review["received"]["request"]["dryRun"] is True
     inner = review["answered"]["response"]["status"]["message"]
-    _, body = _recorded("webhook-denied-dryrun-create-tfjob-no-image.json")
+    body = _recorded("webhook-denied-dryrun-create-tfjob-no-image.json")[1]
     answer = training.classify_admission(403, body)
     assert answer["denial"] == inner
     multi = load_json("k8s-fixtures", "webhook", "admissionreview-create-multi-error-denied.json")
-    _, multi_body = _recorded("webhook-denied-create-tfjob-multiple-errors.json")
+    multi_body = _recorded("webhook-denied-create-tfjob-multiple-errors.json")[1]
     assert training.classify_admission(403, multi_body)["denial"] == multi["answered"]["response"]["status"]["message"]
 
 
@@ -425,8 +425,7 @@ def test_job_without_status_is_pending():
 
 def test_recorded_tfjob_without_operator_is_pending():
     """tfjob-mnist.json: stored, never reconciled (no operator) -> no status."""
-    state, _ = training.kubeflow_job_state(fixture_response("k8s-fixtures", "objects", "tfjob-mnist.json"))
-    assert state == training.PENDING
+    assert training.kubeflow_job_state(fixture_response("k8s-fixtures", "objects", "tfjob-mnist.json"))[0] == training.PENDING
 
 
 def test_job_created_is_pending():
