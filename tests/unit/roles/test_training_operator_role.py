@@ -177,7 +177,7 @@ def test_disabled_role_does_nothing(tmp_path):
     """main with training_operator_enabled=false: no render, no apply (nothing would reach a cluster)."""
     result = run_play(tmp_path, [include_role("main", {"training_operator_enabled": False})])
     assert result.returncode == 0, result.stdout
-    for task in ("Render the Kubeflow Training Operator manifests", "Apply with server-side apply the Kubeflow Training Operator",
+    for task in ("Render the Kubeflow Training Operator manifests", "Apply with server-side apply the cluster-scoped objects",
                  "Wait until Available the Deployment kubeflow/training-operator"):
         after = result.stdout.split(task, 1)[1]
         assert after.split("\n")[1].startswith("skipping: [localhost]"), task
