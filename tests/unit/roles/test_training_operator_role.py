@@ -50,20 +50,27 @@ def include_role(tasks_from, role_vars):
             "vars": role_vars}
 
 
-@pytest.fixture(scope="module")
-def local_manifests(tmp_path_factory):
-    """The fixture overlay with the real v1.8.1 CRDs from ../shared added (in a temp dir, never in the repo)."""
+def build_local_manifests(root):
+    """The fixture overlay with the real v1.8.1 CRDs from ../shared added, under ``root`` (never in the repo).
+
+    Returns the overlay directory (``training_operator_local_dir``).
+    """
     crd_dir = shared_path("crds", "kubeflow-training-operator")
-    root = tmp_path_factory.mktemp("manifests")
-    shutil.copytree(FIXTURE, str(root / "tree"))
-    crds = root / "tree" / "base" / "crds"
-    crds.mkdir()
+    shutil.copytree(FIXTURE, os.path.join(root, "tree"))
+    crds = os.path.join(root, "tree", "base", "crds")
+    os.mkdir(crds)
     names = []
     for path in sorted(glob.glob(os.path.join(crd_dir, "*.yaml"))):
-        shutil.copy(path, str(crds))
+        shutil.copy(path, crds)
         names.append(os.path.basename(path))
-    (crds / "kustomization.yaml").write_text(yaml.safe_dump({"resources": names}))
-    return str(root / "tree" / "overlays" / "standalone")
+    with open(os.path.join(crds, "kustomization.yaml"), "w") as handle:
+        yaml.safe_dump({"resources": names}, handle)
+    return os.path.join(root, "tree", "overlays", "standalone")
+
+
+@pytest.fixture(scope="module")
+def local_manifests(tmp_path_factory):
+    return build_local_manifests(str(tmp_path_factory.mktemp("manifests")))
 
 
 @pytest.fixture(scope="module")
