@@ -37,7 +37,7 @@ molecule: setup-test
 ## Certify a real cluster: KUBECONFIG=... make test-cluster [REQUIREMENTS=dra_support,ai_inference]
 test-cluster: setup
 	$(VENV)/bin/ansible-playbook playbooks/certify.yml \
-	  $(if $(REQUIREMENTS),-e '{"conformance_requirements": "$(REQUIREMENTS)"}')
+	  $(if $(REQUIREMENTS),-e conformance_requirements=$(REQUIREMENTS)) $(ARGS)
 
 clean:
 	rm -rf tests/output .pytest_cache conformance-report

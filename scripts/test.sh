@@ -10,6 +10,9 @@ export PATH="$VENV/bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH="$ROOT/.collections"
 export ANSIBLE_CONFIG="$ROOT/ansible.cfg"
 export ANSIBLE_NOCOLOR=1 PY_COLORS=0
+# Keep what ansible-lint/molecule install (they put the collection under test into
+# $ANSIBLE_HOME/collections) inside the checkout, not in ~/.ansible.
+export ANSIBLE_HOME="$ROOT/.ansible"
 STAGES=("$@")
 [ ${#STAGES[@]} -eq 0 ] && STAGES=(unit lint sanity units molecule)
 # outside the repo: inside it, git would hide the copy (tests/output is ignored)
@@ -33,8 +36,8 @@ copy_collection() {
   mkdir -p "$SANITY_DIR"
   git ls-files -z --cached --others --exclude-standard | xargs -0 -I{} cp --parents {} "$SANITY_DIR"/ 2>/dev/null
   ln -sfn "$ROOT/.collections/ansible_collections/kubernetes" "$SANITY_ROOT/ansible_collections/kubernetes"
-  # tests that read ../shared find it beside the copy as well
-  [ -d "$ROOT/../shared" ] && export AI_CONFORMANCE_SHARED="$(cd "$ROOT/../shared" && pwd)"
+  # tests that read ../shared find it beside the copy as well (ansible-test drops unknown env vars)
+  [ -d "$ROOT/../shared" ] && ln -sfn "$(cd "$ROOT/../shared" && pwd)" "$SANITY_ROOT/ansible_collections/ai_conformance/shared"
   return 0
 }
 

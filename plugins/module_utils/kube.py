@@ -38,6 +38,8 @@ except ImportError:  # pragma: no cover - checked in Kube.__init__
 
 try:
     import yaml
+    import kubernetes.client
+    from kubernetes.client.exceptions import ApiException
     from kubernetes.dynamic.exceptions import DynamicApiError
     import urllib3
 
@@ -47,7 +49,10 @@ except ImportError:
     HAS_K8S = False
     K8S_IMPORT_ERROR = traceback.format_exc()
 
-    class DynamicApiError(Exception):
+    class ApiException(Exception):
+        """Stand-in so that the except clauses stay valid without the library."""
+
+    class DynamicApiError(ApiException):
         """Stand-in so that the except clauses stay valid without the library."""
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
@@ -224,13 +229,43 @@ class Kube:
         from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
         from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
 
-        check_kubeconfig(self.module.params)
+        server = check_kubeconfig(self.module.params)
+        # Do not repeat a request that timed out (urllib3 retries 3 times by default);
+        # a refused connection may be retried once.
+        urllib3.util.retry.Retry.DEFAULT = urllib3.util.retry.Retry(total=2, connect=1, read=0, status=0, redirect=3)
+        if server:
+            probe_tcp(server, timeout=self.module.params.get("connect_timeout") or 5)
+        # get_api_client runs discovery without a timeout while it builds the
+        # client: first prove, with a bounded request, that the server answers.
+        self._probe_version()
         try:
             return get_api_client(module=self.module)
+        except ApiException as exc:  # the client runs discovery while it is built
+            raise error_from_status(exc.status, _decode(exc.body), "GET", "(discovery while connecting)")
+        except (urllib3.exceptions.HTTPError, socket.error, OSError) as exc:
+            raise Unreachable(_unreachable_message(exc, describe_target(self.module.params)))
         except CoreException as exc:
             raise ConfigError("%s (%s)" % (to_native(exc), describe_target(self.module.params)))
         except Exception as exc:  # kubeconfig parse errors surface as many types
             raise ConfigError("could not load the kubeconfig: %s (%s)" % (to_native(exc), describe_target(self.module.params)))
+
+    def _probe_version(self):
+        """GET /version with the kubeconfig's TLS and credentials, bounded by request_timeout."""
+        from ansible_collections.kubernetes.core.plugins.module_utils.k8s import client as core_client
+
+        try:
+            configuration = core_client._create_configuration(core_client._create_auth_spec(self.module))
+        except Exception as exc:  # kubeconfig parse errors surface as many types
+            raise ConfigError("could not load the kubeconfig: %s (%s)" % (to_native(exc), describe_target(self.module.params)))
+        api = kubernetes.client.ApiClient(configuration)
+        try:
+            kubernetes.client.VersionApi(api).get_code(_request_timeout=(self.module.params.get("connect_timeout") or 5, self.request_timeout))
+        except ApiException as exc:
+            raise error_from_status(exc.status, _decode(exc.body), "GET", "/version")
+        except (urllib3.exceptions.HTTPError, socket.error, OSError) as exc:
+            raise Unreachable(_unreachable_message(exc, configuration.host))
+        finally:
+            api.close()
 
     # -- raw requests -------------------------------------------------------
 
@@ -467,14 +502,17 @@ def _current_context(path):
 
 
 def check_kubeconfig(params):
-    """Fail early and clearly when the kubeconfig or the context is unusable."""
+    """Fail early and clearly when the kubeconfig or the context is unusable.
+
+    Returns the API server URL of the chosen context (None when not from a file).
+    """
     if params.get("host") and (params.get("api_key") or params.get("client_cert") or params.get("username")):
-        return
+        return params["host"]
     if isinstance(params.get("kubeconfig"), dict):
-        return
+        return None
     path = kubeconfig_path(params)
     if os.environ.get("KUBERNETES_SERVICE_HOST") and not params.get("kubeconfig") and not os.path.exists(path):
-        return  # in-cluster configuration
+        return None  # in-cluster configuration
     if not os.path.exists(path):
         raise ConfigError("kubeconfig file %s does not exist" % path)
     try:
@@ -484,14 +522,18 @@ def check_kubeconfig(params):
         raise ConfigError("kubeconfig file %s cannot be read: %s" % (path, to_native(exc)))
     if not isinstance(config, dict):
         raise ConfigError("kubeconfig file %s is not a kubeconfig (expected a mapping)" % path)
-    contexts = [c.get("name") for c in config.get("contexts") or [] if isinstance(c, dict)]
+    contexts = dict((c.get("name"), c.get("context") or {}) for c in config.get("contexts") or [] if isinstance(c, dict))
     wanted = params.get("context") or os.environ.get("K8S_AUTH_CONTEXT") or config.get("current-context")
+    known = ", ".join(sorted(c for c in contexts if c)) or "none"
     if not wanted:
-        raise ConfigError("kubeconfig file %s has no current-context and no context was given (contexts: %s)" % (path, ", ".join(contexts) or "none"))
+        raise ConfigError("kubeconfig file %s has no current-context and no context was given (contexts: %s)" % (path, known))
     if wanted not in contexts:
-        raise ConfigError(
-            "context %s not found in kubeconfig %s (contexts: %s)" % (wanted, path, ", ".join(c for c in contexts if c) or "none")
-        )
+        raise ConfigError("context %s not found in kubeconfig %s (contexts: %s)" % (wanted, path, known))
+    cluster_name = contexts[wanted].get("cluster")
+    for item in config.get("clusters") or []:
+        if isinstance(item, dict) and item.get("name") == cluster_name:
+            return params.get("host") or (item.get("cluster") or {}).get("server")
+    raise ConfigError("context %s of kubeconfig %s refers to cluster %s, which the file does not define" % (wanted, path, cluster_name))
 
 
 def probe_tcp(host_url, timeout=5.0):
@@ -503,6 +545,8 @@ def probe_tcp(host_url, timeout=5.0):
         conn.close()
     except socket.timeout:
         raise Unreachable("API server %s unreachable (timed out after %ss)" % (host_url, timeout))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError("API server URL %r is not usable: %s" % (host_url, to_native(exc)))
     except (socket.error, OSError) as exc:
         raise Unreachable(_unreachable_message(exc, host_url))
 

@@ -100,7 +100,6 @@ from ansible_collections.ai_conformance.rke2.plugins.module_utils.kube import (
     KubeError,
     describe_target,
     kubeconfig_path,
-    probe_tcp,
 )
 from ansible_collections.ai_conformance.rke2.plugins.module_utils.platform import (
     access_problems,
@@ -111,7 +110,6 @@ from ansible_collections.ai_conformance.rke2.plugins.module_utils.platform impor
 
 def gather(kube, params):
     """Version, identity and access of the cluster; raises KubeError."""
-    probe_tcp(kube.host, timeout=params["connect_timeout"])
     version = kube.version()
     info = describe_version(version)
     kube.api_groups()  # discovery: what every check needs, catches 401/403 early

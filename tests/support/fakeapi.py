@@ -18,6 +18,29 @@ Standalone (Molecule)::
 
     python -m tests.support.fakeapi --kubeconfig PATH [--pidfile PATH] [--scenario NAME]
 
+API at a glance (``FakeKubeAPI``; docstrings have the details):
+
+* life cycle: ``start()``, ``stop()``, context manager, ``url``,
+  ``write_kubeconfig(path, context="fake", token=None, extra_contexts=None)``
+  (also sets ``.kubeconfig``); ``unreachable_url()`` for connection refused
+* discovery: ``remove_group_version(gv)``, ``remove_resource(gv, plural)``,
+  ``add_group_version(gv, doc, preferred=None)``, ``resource_list(gv)``,
+  ``renamed_resource_list(doc, gv)``
+* controllers: ``on_create/on_update/on_delete(gv, plural, fn)``, ``add_reconciler(fn)``,
+  ``reconcile()``; raise ``fake.Reject(code, body)`` to answer with an error
+* store: ``get_object``, ``objects``, ``put_object``, ``create_object``,
+  ``patch_object``, ``set_status``, ``delete_object``, ``create_namespace``,
+  ``bind_pod``, ``defaulted``, ``recorded``, ``put_recorded``
+* I/O stand-ins: ``set_pod_log(ns, pod, text, container=None)``,
+  ``set_service_proxy(ns, svc, port, fn_or_text)``
+* faults and auth: ``fail(method, path_regex, status_code=None, body=None,
+  fixture=None, times=None, delay=0.0)``, ``forbid(...)``, ``require_token(t)``,
+  ``clear_faults()``
+* inspection: ``requests`` (``Request(method, path, query, headers)``),
+  ``requests_to(method, path_regex)``, ``clear_requests()``, ``internal_errors``
+* bodies: ``not_found``, ``already_exists``, ``conflict_modified``, ``invalid`` +
+  ``cause``, ``forbidden``, ``webhook_denied``, ``status_failure``, ``status_success``
+
 Layout of this file: status bodies, selectors, patches, discovery, object
 store, the ``FakeKubeAPI`` class (public helpers, then request routing and
 the handlers per verb), the HTTP glue, scenarios and ``main``.
@@ -704,7 +727,7 @@ class ObjectStore:
         """Objects of one resource (of one namespace), sorted like etcd keys."""
         bucket = self._objects.get(key, {})
         found = [(k, obj) for k, obj in bucket.items() if namespace is None or k[0] == namespace]
-        return [obj for _, obj in sorted(found, key=lambda pair: pair[0])]
+        return [pair[1] for pair in sorted(found, key=lambda pair: pair[0])]
 
     def keys(self):
         return sorted(self._objects)
@@ -713,6 +736,10 @@ class ObjectStore:
         """Store ``obj`` under a new resourceVersion (written into it); returns it."""
         self.revision += 1
         meta = obj["metadata"]
+        if "resourceVersion" not in meta:  # keep the apiserver's key order: right after uid
+            items = list(meta.items())
+            at = [pair[0] for pair in items].index("uid") + 1 if "uid" in meta else len(items)
+            obj["metadata"] = meta = dict(items[:at] + [("resourceVersion", "")] + items[at:])
         meta["resourceVersion"] = str(self.revision)
         slot = (meta.get("namespace") or "", meta["name"])
         bucket = self._objects.setdefault(key, {})
@@ -825,12 +852,22 @@ class _Call:
         return doc
 
 
+def unreachable_url(host="127.0.0.1"):
+    """``http://HOST:PORT`` where nothing listens (a port the OS just handed out): connection refused."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        probe.bind((host, 0))
+        return "http://%s:%d" % (host, probe.getsockname()[1])
+    finally:
+        probe.close()
+
+
 def _now_utc():
     return datetime.datetime.now(datetime.timezone.utc)
 
 
 def _generate_suffix():
-    return "".join(random.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5))
+    return "".join(random.choice("bcdfghjklmnpqrstvwxz2456789") for _index in range(5))
 
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -881,7 +918,8 @@ class FakeKubeAPI:
         self._proxies = {}
         self._server = None
         self._thread = None
-        self._stopping = False
+        self._stopped = threading.Event()
+        self.kubeconfig = None  # path of the last kubeconfig written
         for name in PRESET_NAMESPACES:
             self.create_namespace(name)
 
@@ -904,7 +942,7 @@ class FakeKubeAPI:
         """Listen on an OS-chosen port (unless one was given) and serve in a thread."""
         if self._server is not None:
             return self
-        self._stopping = False
+        self._stopped.clear()
         self._server = _Server((self.host, self.port), self)
         self.port = self._server.server_address[1]
         self.forget_client_caches()
@@ -917,8 +955,8 @@ class FakeKubeAPI:
         """Stop serving and close open connections (later requests: connection refused)."""
         if self._server is None:
             return
+        self._stopped.set()
         with self._lock:
-            self._stopping = True
             self.store.changed.notify_all()
         server, self._server = self._server, None
         server.shutdown()
@@ -964,11 +1002,13 @@ class FakeKubeAPI:
                 pass
 
     def write_kubeconfig(self, path, context="fake", token=None, extra_contexts=None, namespace=None):
-        """Write a kubeconfig for this server; returns ``path``.
+        """Write a kubeconfig for this server; returns ``path`` (also kept in ``self.kubeconfig``).
 
         ``extra_contexts``: ``{name: {"server": URL, "token": T, "namespace": NS}}``
         (each key optional; server defaults to this fake), e.g. a context
-        pointing at a closed port or carrying a wrong token.
+        pointing at ``unreachable_url()`` (connection refused), at
+        ``fake.url.replace("http:", "https:")`` (TLS handshake error) or
+        carrying a wrong token.
         """
         contexts = {context: {"token": token, "namespace": namespace}}
         contexts.update(extra_contexts or {})
@@ -988,6 +1028,7 @@ class FakeKubeAPI:
             os.makedirs(directory)
         with open(path, "w") as handle:
             yaml.safe_dump(config, handle, default_flow_style=False, sort_keys=False)
+        self.kubeconfig = path
         return path
 
     # ------------------------------------------------------------------
@@ -1049,7 +1090,7 @@ class FakeKubeAPI:
     def reconcile(self, max_rounds=20):
         """Run the reconcilers until a round changes nothing (at most ``max_rounds``)."""
         with self._lock:
-            for _ in range(max_rounds):
+            for _round in range(max_rounds):
                 before = self.store.revision
                 for fn in list(self._reconcilers):
                     fn(self)
@@ -1118,6 +1159,26 @@ class FakeKubeAPI:
             self._stamp(rt, obj)
             return copy.deepcopy(self.store.save(rt.key, obj))
 
+    def create_object(self, obj, dry_run=False):
+        """Create like a POST from a controller: defaults, validation, ``on_create`` hooks, 409; returns a copy.
+
+        Raises ``Reject`` as the API would answer. Reconcilers are not run (a
+        reconciler is usually the caller).
+        """
+        obj = copy.deepcopy(obj)
+        with self._lock:
+            rt = self._type_or_error(obj["apiVersion"], obj["kind"])
+            namespace = (obj.get("metadata") or {}).get("namespace") if rt.namespaced else None
+            return self._present(rt, self._create_object(rt, namespace, obj, dry_run))
+
+    def defaulted(self, obj):
+        """A copy of ``obj`` with what the apiserver fills in on create (pods: requests from limits,
+        tolerations, status Pending and qosClass; namespaces: label and phase; ...)."""
+        obj = copy.deepcopy(obj)
+        obj.setdefault("metadata", {})
+        self._defaults(self._type_or_error(obj["apiVersion"], obj["kind"]), obj)
+        return obj
+
     def patch_object(self, api_version, plural, name, patch, namespace=None):
         """Merge-patch a stored object directly (no hooks); returns a copy. KeyError if missing."""
         with self._lock:
@@ -1153,8 +1214,7 @@ class FakeKubeAPI:
             current = self.store.get(rt.key, namespace if rt.namespaced else None, name)
             if current is None:
                 return None
-            result, _ = self._remove(rt.key, current, force=force)
-            return copy.deepcopy(result)
+            return copy.deepcopy(self._remove(rt.key, current, force=force)[0])
 
     def create_namespace(self, name, labels=None):
         """Create (or overwrite) an Active namespace; returns a copy."""
@@ -1532,10 +1592,9 @@ class FakeKubeAPI:
         self.requests.append(Request(method, path, query, logged))
         call = _Call(method, path, query, headers, body)
         try:
-            fault = self._matching_fault(self._faults, method, path)
-            if fault is not None:
+            for fault in self._matching_faults(method, path):
                 if fault.delay:
-                    time.sleep(fault.delay)
+                    self._stopped.wait(fault.delay)
                 if fault.status_code is not None:
                     return _reject_response(Reject(fault.status_code, copy.deepcopy(fault.body)))
             token = self._token
@@ -1562,18 +1621,24 @@ class FakeKubeAPI:
         return _json_response(500, status_failure(500, "InternalError", "fakeapi internal error: %s"
                                                   % text.strip().splitlines()[-1]))
 
-    def _matching_fault(self, rules, method, path):
+    def _matching_faults(self, method, path):
+        """Delay-only rules that match, then the first matching error rule (each counts a hit)."""
+        found = []
         with self._lock:
-            for rule in rules:
+            for rule in self._faults:
                 if rule.matches(method, path):
                     rule.hits += 1
-                    return rule
-        return None
+                    found.append(rule)
+                    if rule.status_code is not None:
+                        break
+        return found
 
     def _check_forbidden(self, call, verb, rt=None, name=None, namespace=None, subresource=None):
-        rule = self._matching_fault(self._forbids, call.method, call.path)
-        if rule is None:
-            return
+        with self._lock:
+            rule = next((r for r in self._forbids if r.matches(call.method, call.path)), None)
+            if rule is None:
+                return
+            rule.hits += 1
         if rt is None:
             raise Reject(403, forbidden_path(rule.user, verb, call.path))
         raise Reject(403, forbidden(rule.user, verb, rt.group, rt.plural, subresource, name, namespace))
@@ -1628,25 +1693,30 @@ class FakeKubeAPI:
                 "delete": self._delete}[verb](rt, namespace, name, call)
 
     # -- collection verbs ---------------------------------------------------
-    def _selected(self, rt, namespace, call):
-        """Stored objects of the request's scope that match its label and field selectors."""
+    def _selectors(self, rt, call):
+        """The request's parsed (label, field) selectors; 400 when malformed or unsupported."""
         try:
             labels = parse_label_selector(call.query.get("labelSelector"))
             fields = parse_field_selector(call.query.get("fieldSelector"))
         except ValueError as exc:
             raise Reject(400, bad_request(str(exc)))
         allowed = ("metadata.name", "metadata.namespace") + FIELD_LABELS.get(rt.key, ())
-        for field, _, _ in fields:
+        for field in (f[0] for f in fields):
             if field not in allowed:
                 raise Reject(400, bad_request("field label not supported: %s" % field))
-        found = []
-        for obj in self.store.items(rt.key, namespace):
-            if not labels_match(labels, obj["metadata"].get("labels")):
-                continue
-            if all((_field_string(dotted_value(obj, FIELD_PATHS.get(rt.key + (field,), field))) == value) == (op == "=")
-                   for field, op, value in fields):
-                found.append(obj)
-        return found
+        return labels, fields
+
+    def _object_matches(self, rt, obj, selectors):
+        labels, fields = selectors
+        if not labels_match(labels, obj["metadata"].get("labels")):
+            return False
+        return all((_field_string(dotted_value(obj, FIELD_PATHS.get(rt.key + (field,), field))) == value) == (op == "=")
+                   for field, op, value in fields)
+
+    def _selected(self, rt, namespace, call):
+        """Stored objects of the request's scope that match its label and field selectors."""
+        selectors = self._selectors(rt, call)
+        return [obj for obj in self.store.items(rt.key, namespace) if self._object_matches(rt, obj, selectors)]
 
     def _list(self, rt, namespace, call):
         with self._lock:
@@ -1673,20 +1743,26 @@ class FakeKubeAPI:
 
     def _watch(self, rt, namespace, call):
         """Stream watch events (JSON lines) until ``timeoutSeconds`` (default and cap 60 s) or stop."""
+        selectors = self._selectors(rt, call)
         with self._lock:
             since = call.query.get("resourceVersion")
             initial = []
             if not since or since == "0":
-                initial = [{"type": "ADDED", "object": self._present(rt, o)} for o in self._selected(rt, namespace, call)]
+                initial = [{"type": "ADDED", "object": self._present(rt, o)}
+                           for o in self.store.items(rt.key, namespace) if self._object_matches(rt, o, selectors)]
                 since = self.store.revision
             since = int(since)
         deadline = time.time() + min(float(call.query.get("timeoutSeconds") or 60), 60)
+
+        def wanted(key, obj):
+            in_scope = namespace is None or obj["metadata"].get("namespace") == namespace
+            return key == rt.key and in_scope and self._object_matches(rt, obj, selectors)
 
         def stream():
             last = since
             for event in initial:
                 yield (json.dumps(event) + "\n").encode("utf-8")
-            while not self._stopping:
+            while not self._stopped.is_set():
                 with self._lock:
                     pending = [e for e in self.store.events if e[0] > last]
                     if not pending:
@@ -1696,31 +1772,12 @@ class FakeKubeAPI:
                         self.store.changed.wait(min(remaining, 0.5))
                         continue
                     last = pending[-1][0]
-                    lines = []
-                    for _, kind, key, obj in pending:
-                        meta = obj["metadata"]
-                        if key != rt.key or (namespace is not None and meta.get("namespace") != namespace):
-                            continue
-                        probe = _Call(call.method, call.path, call.query, call.headers, b"")
-                        if not self._matches_selectors(rt, obj, probe):
-                            continue
-                        lines.append({"type": kind, "object": self._present(rt, obj)})
+                    lines = [{"type": kind, "object": self._present(rt, obj)}
+                             for _rev, kind, key, obj in pending if wanted(key, obj)]
                 for event in lines:
                     yield (json.dumps(event) + "\n").encode("utf-8")
 
         return _Response(200, content_type="application/json", stream=stream())
-
-    def _matches_selectors(self, rt, obj, call):
-        bucket_key = rt.key
-        saved = self.store._objects.get(bucket_key)
-        self.store._objects[bucket_key] = {(obj["metadata"].get("namespace") or "", obj["metadata"]["name"]): obj}
-        try:
-            return bool(self._selected(rt, None, call))
-        finally:
-            if saved is None:
-                self.store._objects.pop(bucket_key, None)
-            else:
-                self.store._objects[bucket_key] = saved
 
     def _create(self, rt, namespace, call):
         obj = call.body()
@@ -1746,7 +1803,7 @@ class FakeKubeAPI:
             for obj in self._selected(rt, namespace, call):
                 self._run_hooks(self._delete_hooks, rt.key, copy.deepcopy(obj), self, call.dry_run)
                 if not call.dry_run:
-                    obj, _ = self._remove(rt.key, obj, orphan=call.query.get("propagationPolicy") == "Orphan")
+                    obj = self._remove(rt.key, obj, orphan=call.query.get("propagationPolicy") == "Orphan")[0]
                 deleted.append(self._present(rt, obj, in_list=True))
             body = {"kind": rt.kind + "List", "apiVersion": rt.api_version,
                     "metadata": {"resourceVersion": str(self.store.revision)}, "items": deleted}
@@ -1895,7 +1952,7 @@ class FakeKubeAPI:
                 if not self._check_identity(wanted, name, current):
                     raise Reject(409, conflict_modified(rt.group, rt.plural, name))
             elif call.method == "PATCH":
-                wanted, _ = self._patched(scale, call)
+                wanted = self._patched(scale, call)[0]
             else:
                 raise Reject(405, method_not_allowed())
             replicas = (wanted.get("spec") or {}).get("replicas")
@@ -1967,8 +2024,8 @@ _REVIEW_STATUS = {
     "LocalSubjectAccessReview": {"allowed": True},
     "SelfSubjectRulesReview": {"resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
                                "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}], "incomplete": False},
-    "TokenReview": {"authenticated": True, "user": {"username": "kubernetes-admin",
-                                                   "groups": ["system:masters", "system:authenticated"]}},
+    "TokenReview": {"authenticated": True,
+                    "user": {"username": "kubernetes-admin", "groups": ["system:masters", "system:authenticated"]}},
     "SelfSubjectReview": {"userInfo": {"username": "kubernetes-admin",
                                        "groups": ["system:masters", "system:authenticated"]}},
 }
@@ -2044,6 +2101,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fake-kube-apiserver"
     sys_version = ""
+    disable_nagle_algorithm = True  # headers and body go out in two writes: avoid 40 ms delayed-ACK stalls
 
     def setup(self):
         BaseHTTPRequestHandler.setup(self)
@@ -2077,7 +2135,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                 self.wfile.flush()
             self.wfile.write(b"0\r\n\r\n")
-        except (BrokenPipeError, ConnectionResetError):
+        except OSError:  # client went away or the fake was stopped
             self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle

@@ -13,7 +13,7 @@ def load(*parts):
 
 
 def test_catalogue_shape():
-    versions = load("roles", "certify", "vars", "catalogue.yml")["conformance_catalogue"]["versions"]
+    versions = load("roles", "conformance", "vars", "catalogue.yml")["conformance_catalogue"]["versions"]
     assert set(versions) == {"1.33", "1.34", "1.35", "1.36"}
     categories = {"accelerators", "networking", "schedulingOrchestration", "observability", "security", "operator"}
     for version, data in versions.items():
@@ -32,24 +32,27 @@ def test_catalogue_shape():
 
 
 def test_argument_spec_choices_follow_the_catalogue():
-    versions = load("roles", "certify", "vars", "catalogue.yml")["conformance_catalogue"]["versions"]
-    specs = load("roles", "certify", "meta", "argument_specs.yml")["argument_specs"]
+    versions = load("roles", "conformance", "vars", "catalogue.yml")["conformance_catalogue"]["versions"]
+    specs = load("roles", "conformance", "meta", "argument_specs.yml")["argument_specs"]
     options = specs["main"]["options"]
     assert set(options["conformance_version"]["choices"]) == set(versions)
     all_ids = {r["id"] for v in versions.values() for r in v["requirements"]}
     assert set(options["conformance_requirements"]["choices"]) == all_ids
-    defaults = load("roles", "certify", "defaults", "main.yml")
+    defaults = load("roles", "conformance", "defaults", "main.yml")
     for name, option in options.items():
         assert name in defaults, "option %s has no default in defaults/main.yml" % name
         if "default" in option:
             assert option["default"] == defaults[name], name
 
 
-def test_every_verifier_task_file_is_a_catalogue_id():
-    versions = load("roles", "certify", "vars", "catalogue.yml")["conformance_catalogue"]["versions"]
+def test_every_verification_role_has_a_module_and_an_argument_spec():
+    versions = load("roles", "conformance", "vars", "catalogue.yml")["conformance_catalogue"]["versions"]
     all_ids = {r["id"] for v in versions.values() for r in v["requirements"]}
-    folder = os.path.join(ROOT, "roles", "certify", "tasks", "requirements")
-    files = {f[:-4] for f in os.listdir(folder) if f.endswith(".yml")}
-    assert files and files <= all_ids
-    for req_id in files:
+    roles = {name for name in os.listdir(os.path.join(ROOT, "roles")) if name in all_ids}
+    assert "dra_support" in roles
+    for req_id in roles:
         assert os.path.exists(os.path.join(ROOT, "plugins", "modules", req_id + ".py")), req_id
+        spec = load("roles", req_id, "meta", "argument_specs.yml")["argument_specs"]["main"]["options"]
+        assert all(name.startswith(req_id + "_") for name in spec), req_id
+        tasks = load("roles", req_id, "tasks", "main.yml")
+        assert any(t.get("ansible.builtin.set_fact", {}).get(req_id + "_result") for t in tasks), req_id

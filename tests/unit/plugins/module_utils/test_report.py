@@ -16,7 +16,7 @@ CNCF_STATUSES = {"Implemented", "Not Implemented", "Partially Implemented", "N/A
 
 @pytest.fixture(scope="module")
 def catalogue():
-    with open(os.path.join(ROOT, "roles", "certify", "vars", "catalogue.yml")) as handle:
+    with open(os.path.join(ROOT, "roles", "conformance", "vars", "catalogue.yml")) as handle:
         return yaml.safe_load(handle)["conformance_catalogue"]["versions"]["1.34"]["requirements"]
 
 

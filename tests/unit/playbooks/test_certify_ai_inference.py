@@ -1,0 +1,86 @@
+"""Certify ai_inference with playbooks/certify.yml against the fake API server (the issue's definition of done).
+
+A cluster with the Gateway API CRDs but no controller must fail within the configured timeout with a
+message naming the GatewayClass and its conditions, and leave no object behind; with Traefik played by
+the fake, the same run passes and reports the counts.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.support.fakeapi import FakeKubeAPI
+from tests.support.gateway_cluster import Cluster, leftovers
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def collections_path():
+    marker = os.sep + "ansible_collections" + os.sep
+    if marker in ROOT:
+        return ROOT.split(marker)[0]
+    return os.path.join(ROOT, ".collections")
+
+
+def certify(fake, tmp_path, extra_vars):
+    kubeconfig = fake.write_kubeconfig(str(tmp_path / "kubeconfig"), context="lab")
+    # K8S_AUTH_KUBECONFIG: the conformance role passes the kubeconfig through module_defaults of the
+    # group certify, which reaches ai_inference once meta/runtime.yml lists it.
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path(), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_HOME=str(tmp_path / "ansible-home"), ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+               K8S_AUTH_KUBECONFIG=kubeconfig)
+    extra_vars = dict({"conformance_report_dir": str(tmp_path / "report"), "conformance_kubeconfig": kubeconfig,
+                       "conformance_requirements": ["ai_inference"]}, **extra_vars)
+    start = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "ansible", "playbook", os.path.join(ROOT, "playbooks", "certify.yml"),
+         "-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=" + sys.executable, "-e", json.dumps(extra_vars)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    results_file = tmp_path / "report" / "results.json"
+    results = json.loads(results_file.read_text()) if results_file.exists() else None
+    return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - start, results
+
+
+@pytest.fixture()
+def fake():
+    with FakeKubeAPI() as server:
+        yield server
+
+
+def requirement(results):
+    found = [r for r in results["requirements"] if r["requirement"] == "ai_inference"]
+    assert len(found) == 1, results
+    return found[0]
+
+
+def test_gateway_crds_without_controller_fail_within_the_timeout_and_leave_nothing(fake, tmp_path):
+    Cluster(fake, controller=False)
+    rc, out, elapsed, results = certify(fake, tmp_path, {"ai_inference_timeout": 3})
+    assert rc != 0, out
+    assert "MUST requirement(s) of checklist" in out and "ai_inference" in out
+    result = requirement(results)
+    assert result["status"] == "failed"
+    check = [c for c in result["checks"] if c["name"] == "gatewayclass_accepted"][0]
+    assert check["status"] == "failed"
+    assert check["message"].startswith("GatewayClass aic-ai-inference-")
+    assert "not accepted after 3s" in check["message"]
+    assert "conditions=[Accepted=Unknown (Pending: Waiting for controller)]" in check["message"]
+    assert leftovers(fake) == []
+    assert fake.requests_to("DELETE", "/gatewayclasses/aic-ai-inference-")
+    assert elapsed < 120, "the whole certification took %.0fs" % elapsed
+
+
+def test_traefik_routing_certifies(fake, tmp_path):
+    Cluster(fake)
+    rc, out, dummy, results = certify(fake, tmp_path, {"ai_inference_timeout": 3})
+    assert rc == 0, out
+    result = requirement(results)
+    assert result["status"] == "passed", result["checks"]
+    assert {c["name"] for c in result["checks"] if c["status"] == "passed"} >= {"header_routing", "weighted_split"}
+    assert os.listdir(str(tmp_path / "report" / "evidence" / "ai_inference"))
+    assert leftovers(fake) == []

@@ -1,0 +1,60 @@
+"""Leftover cleanup over HTTP, and the report module writing its files."""
+
+import json
+import os
+
+import yaml
+
+from ansible_collections.ai_conformance.rke2.plugins.modules import cleanup, report
+from tests.support.fakeapi import FakeKubeAPI
+from tests.support.modrun import run_module
+
+OURS = {"app.kubernetes.io/managed-by": "ai-conformance-rke2", "ai-conformance.rke2/run-id": "old"}
+
+
+def test_cleanup_removes_only_labelled_leftovers(capsys, tmp_path):
+    with FakeKubeAPI() as fake:
+        kubeconfig = fake.write_kubeconfig(str(tmp_path / "kubeconfig"))
+        fake.create_namespace("aic-dra-support-old", labels=OURS)
+        fake.create_namespace("aic-dra-support-now", labels=dict(OURS, **{"ai-conformance.rke2/run-id": "now"}))
+        fake.create_namespace("team-a")
+        fake.put_object({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+                         "metadata": {"name": "aic-old", "labels": OURS}, "spec": {"controllerName": "example.com/x"}})
+        fake.put_object({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+                         "metadata": {"name": "traefik"}, "spec": {"controllerName": "traefik.io/gateway-controller"}})
+        fake.remove_group_version("kueue.x-k8s.io/v1beta1")  # kinds that are not served are skipped
+
+        out = run_module(cleanup, {"kubeconfig": kubeconfig, "keep_run_id": "now"}, capsys)
+        assert out["changed"] and sorted(out["deleted"]) == ["GatewayClass/aic-old", "Namespace/aic-dra-support-old"]
+        names = {n["metadata"]["name"] for n in fake.objects("v1", "namespaces")}
+        assert "team-a" in names and "aic-dra-support-now" in names and "aic-dra-support-old" not in names
+        assert [g["metadata"]["name"] for g in fake.objects("gateway.networking.k8s.io/v1", "gatewayclasses")] == ["traefik"]
+        # bounded: only label-selected lists, never an unfiltered list
+        lists = [r for r in fake.requests if r.method == "GET" and r.path.endswith(("namespaces", "gatewayclasses"))]
+        assert lists and all("app.kubernetes.io/managed-by=ai-conformance-rke2" in r.query.get("labelSelector", "") for r in lists)
+
+        again = run_module(cleanup, {"kubeconfig": kubeconfig, "keep_run_id": "now"}, capsys)
+        assert not again["changed"] and again["deleted"] == []
+
+
+def test_report_module_writes_the_four_files_and_evidence(capsys, tmp_path):
+    result = {"requirement": "dra_support", "status": "failed", "started": "2026-11-23T07:00:00Z", "duration_s": 1.0, "notes": [],
+              "checks": [{"name": "dra_api_resources", "status": "failed", "message": "missing: resourceslices", "observed": None, "expected": None}],
+              "evidence": [{"name": "api-resources", "format": "text", "content": "NAME\n"}]}
+    catalogue = [{"id": "dra_support", "category": "accelerators", "level": "MUST", "title": "DRA", "description": "DRA APIs."}]
+    out = run_module(report, {"report_dir": str(tmp_path / "r"), "results": [result], "catalogue": catalogue, "checklist": "1.34",
+                              "cluster": {"name": "c", "git_version": "v1.34.9+rke2r1", "kubernetes_minor": "1.34"}}, capsys)
+    assert out["changed"] and out["summary"]["unmet_must"] == ["dra_support"]
+    written = sorted(os.path.relpath(p, str(tmp_path / "r")) for p in out["files"])
+    assert written == ["PRODUCT.yaml", "evidence/dra_support.md", "evidence/dra_support/api-resources.txt", "junit.xml", "report.md", "results.json"]
+    for rel in written:
+        assert os.path.getsize(str(tmp_path / "r" / rel)) > 0
+    product = yaml.safe_load((tmp_path / "r" / "PRODUCT.yaml").read_text())
+    assert product["spec"]["accelerators"][0]["status"] == "Not Implemented"
+    assert json.loads((tmp_path / "r" / "results.json").read_text())["requirements"][0]["requirement"] == "dra_support"
+
+
+def test_report_module_rejects_results_outside_the_schema(capsys, tmp_path):
+    out = run_module(report, {"report_dir": str(tmp_path / "r"), "results": [{"requirement": "x"}], "catalogue": [], "checklist": "1.34"}, capsys)
+    assert out["failed"] and "result schema" in out["msg"]
+    assert not (tmp_path / "r").exists()
