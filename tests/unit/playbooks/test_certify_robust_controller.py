@@ -1,0 +1,95 @@
+"""Certify robust_controller with playbooks/certify.yml against the fake API server (the issue's definition of done).
+
+A cluster where the Kubeflow CRDs exist but no admission webhook is registered must fail, saying that the
+invalid TFJob was not rejected by any admission webhook, with the server's answer as evidence; with the
+operator played by the fake, the same run passes. Nothing is left behind either way.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.fakeapi import FakeKubeAPI
+from tests.support.training_cluster import (
+    deny_tfjobs_without_image,
+    install_crds,
+    install_operator,
+    leftovers,
+    play_training_operator,
+)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def collections_path():
+    marker = os.sep + "ansible_collections" + os.sep
+    if marker in ROOT:
+        return ROOT.split(marker)[0]
+    return os.path.join(ROOT, ".collections")
+
+
+def certify(fake, tmp_path, extra_vars):
+    kubeconfig = fake.write_kubeconfig(str(tmp_path / "kubeconfig"), context="lab")
+    # K8S_AUTH_KUBECONFIG: the conformance role passes the kubeconfig through module_defaults of the
+    # group certify, which reaches robust_controller once meta/runtime.yml lists it.
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path(), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_HOME=str(tmp_path / "ansible-home"), ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+               K8S_AUTH_KUBECONFIG=kubeconfig)
+    extra_vars = dict({"conformance_report_dir": str(tmp_path / "report"), "conformance_kubeconfig": kubeconfig,
+                       "conformance_requirements": ["robust_controller"]}, **extra_vars)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ansible", "playbook", os.path.join(ROOT, "playbooks", "certify.yml"),
+         "-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=" + sys.executable, "-e", json.dumps(extra_vars)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    results_file = tmp_path / "report" / "results.json"
+    results = json.loads(results_file.read_text()) if results_file.exists() else None
+    return proc.returncode, proc.stdout + proc.stderr, results
+
+
+@pytest.fixture()
+def fake():
+    with FakeKubeAPI() as server:
+        yield server
+
+
+def requirement(results):
+    found = [r for r in results["requirements"] if r["requirement"] == "robust_controller"]
+    assert len(found) == 1, results
+    return found[0]
+
+
+def test_crds_without_webhook_fail_with_the_servers_answer(fake, tmp_path):
+    install_crds(fake)
+    rc, out, results = certify(fake, tmp_path, {"robust_controller_run_job": False})
+    assert rc != 0, out
+    assert "robust_controller" in out
+    result = requirement(results)
+    assert result["status"] == "failed"
+    check = [c for c in result["checks"] if c["name"] == "admission_rejects_invalid"][0]
+    assert check["status"] == "failed"
+    assert check["message"] == "the invalid TFJob was not rejected by any admission webhook: the server accepted it (HTTP 201)"
+    evidence_dir = tmp_path / "report" / "evidence" / "robust_controller"
+    names = os.listdir(str(evidence_dir))
+    answer_file = [n for n in names if n.startswith("admission-invalid.")]
+    assert answer_file, names
+    answer = json.loads((evidence_dir / answer_file[0]).read_text())
+    assert answer["response"]["code"] == 201 and answer["response"]["body"]["kind"] == "TFJob"
+    assert leftovers(fake) == []
+
+
+def test_operator_certifies(fake, tmp_path):
+    install_crds(fake)
+    install_operator(fake)
+    deny_tfjobs_without_image(fake)
+    play_training_operator(fake)
+    rc, out, results = certify(fake, tmp_path, {"robust_controller_timeout": 20})
+    assert rc == 0, out
+    result = requirement(results)
+    assert result["status"] == "passed", result["checks"]
+    assert {c["name"] for c in result["checks"] if c["status"] == "passed"} >= {
+        "admission_rejects_invalid", "admission_accepts_valid", "reconciliation"}
+    assert leftovers(fake) == []
