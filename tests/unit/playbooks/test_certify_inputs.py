@@ -2,36 +2,16 @@
 
 import json
 import os
-import subprocess
-import sys
-import time
 
 import pytest
 
+from tests.support import playbook
 from tests.support.fakeapi import FakeKubeAPI
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-
-def collections_path():
-    """.collections of a clone, or the ansible_collections root ansible-test runs the copy from."""
-    marker = os.sep + "ansible_collections" + os.sep
-    if marker in ROOT:
-        return ROOT.split(marker)[0]
-    return os.path.join(ROOT, ".collections")
 
 
 def certify(extra_vars, tmp_path):
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path(), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_HOME=str(tmp_path / "ansible-home"), ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
     extra_vars = dict({"conformance_report_dir": str(tmp_path / "report")}, **extra_vars)
-    start = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, "-m", "ansible", "playbook", os.path.join(ROOT, "playbooks", "certify.yml"),
-         "-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=" + sys.executable, "-e", json.dumps(extra_vars)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
-    )
-    return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - start
+    return playbook.certify(tmp_path, extra_vars, timeout=120)
 
 
 @pytest.fixture(scope="module")

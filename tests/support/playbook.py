@@ -1,0 +1,53 @@
+"""Run ansible-playbook from tests: in a clone and in the copy ansible-test runs."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def collections_path():
+    """.collections of a clone, or the ansible_collections root ansible-test runs the copy from."""
+    marker = os.sep + "ansible_collections" + os.sep
+    if marker in REPO_ROOT:
+        return REPO_ROOT.split(marker)[0]
+    return os.path.join(REPO_ROOT, ".collections")
+
+
+def ansible_playbook():
+    """The ansible-playbook on PATH (ansible-test's injector under ansible-test units), else this Python's."""
+    found = shutil.which("ansible-playbook")
+    if found:
+        return [found]
+    beside = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+    return [beside] if os.path.exists(beside) else [sys.executable, "-m", "ansible", "playbook"]
+
+
+def playbook_env(tmp_path, **extra):
+    """Environment of a run: this collection and kubernetes.core, a private ANSIBLE_HOME, no colour."""
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path(), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
+               ANSIBLE_HOME=str(tmp_path / "ansible-home"), ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"))
+    env.update(extra)
+    return env
+
+
+def run_playbook(playbook, tmp_path, extra_vars=None, args=(), env=None, timeout=300):
+    """Run a playbook on localhost; returns (rc, output, seconds)."""
+    command = ansible_playbook() + [playbook, "-i", "localhost,", "-c", "local",
+                                    "-e", "ansible_python_interpreter=" + sys.executable]
+    if extra_vars:
+        command += ["-e", json.dumps(extra_vars)]
+    command += list(args)
+    start = time.monotonic()
+    proc = subprocess.run(command, cwd=REPO_ROOT, env=env or playbook_env(tmp_path), capture_output=True, text=True,
+                          timeout=timeout, check=False)
+    return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - start
+
+
+def certify(tmp_path, extra_vars, env=None, timeout=300):
+    """playbooks/certify.yml with ``extra_vars``; returns (rc, output, seconds)."""
+    return run_playbook(os.path.join(REPO_ROOT, "playbooks", "certify.yml"), tmp_path, extra_vars, env=env, timeout=timeout)
