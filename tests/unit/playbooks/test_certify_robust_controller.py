@@ -7,11 +7,10 @@ operator played by the fake, the same run passes. Nothing is left behind either 
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
+from tests.support import playbook
 from tests.support.fakeapi import FakeKubeAPI
 from tests.support.training_cluster import (
     deny_tfjobs_without_image,
@@ -21,33 +20,15 @@ from tests.support.training_cluster import (
     play_training_operator,
 )
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-
-def collections_path():
-    marker = os.sep + "ansible_collections" + os.sep
-    if marker in ROOT:
-        return ROOT.split(marker)[0]
-    return os.path.join(ROOT, ".collections")
-
 
 def certify(fake, tmp_path, extra_vars):
     kubeconfig = fake.write_kubeconfig(str(tmp_path / "kubeconfig"), context="lab")
-    # K8S_AUTH_KUBECONFIG: the conformance role passes the kubeconfig through module_defaults of the
-    # group certify, which reaches robust_controller once meta/runtime.yml lists it.
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path(), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_HOME=str(tmp_path / "ansible-home"), ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
-               K8S_AUTH_KUBECONFIG=kubeconfig)
     extra_vars = dict({"conformance_report_dir": str(tmp_path / "report"), "conformance_kubeconfig": kubeconfig,
                        "conformance_requirements": ["robust_controller"]}, **extra_vars)
-    proc = subprocess.run(
-        [sys.executable, "-m", "ansible", "playbook", os.path.join(ROOT, "playbooks", "certify.yml"),
-         "-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=" + sys.executable, "-e", json.dumps(extra_vars)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
-    )
+    rc, out, dummy = playbook.certify(tmp_path, extra_vars)
     results_file = tmp_path / "report" / "results.json"
     results = json.loads(results_file.read_text()) if results_file.exists() else None
-    return proc.returncode, proc.stdout + proc.stderr, results
+    return rc, out, results
 
 
 @pytest.fixture()

@@ -11,19 +11,17 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import re
-import subprocess
 import sys
 import tarfile
 
 import pytest
 import yaml
 
+from tests.support import playbook
 from tests.support.fakeapi import FakeKubeAPI
 from tests.support.shared import fixture_response
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 VERSION = "v1.34.11+rke2r1"
 
 SITE = """
@@ -32,19 +30,6 @@ SITE = """
 - name: Certify
   ansible.builtin.import_playbook: {root}/playbooks/certify.yml
 """
-
-
-def ansible_playbook():
-    """The ansible-playbook on PATH (ansible-test's injector under ansible-test units), else this Python's."""
-    found = shutil.which("ansible-playbook")
-    return [found] if found else [sys.executable, "-m", "ansible", "playbook"]
-
-
-def collections_path():
-    marker = os.sep + "ansible_collections" + os.sep
-    if marker in ROOT:
-        return ROOT.split(marker)[0]
-    return os.path.join(ROOT, ".collections")
 
 
 def fake_release(directory):
@@ -72,11 +57,6 @@ def fake_release(directory):
 
 @pytest.fixture
 def site(tmp_path):
-    with open(os.path.join(ROOT, "meta", "runtime.yml")) as handle:
-        group = yaml.safe_load(handle)["action_groups"]["certify"]
-    if "cluster_autoscaling" not in group:
-        pytest.skip("meta/runtime.yml: cluster_autoscaling is not in the certify action group yet, so the conformance "
-                    "role's module_defaults do not give it the kubeconfig")
     with FakeKubeAPI() as fake:
         prefix = tmp_path / "node"
         rke2_dir = prefix / "etc" / "rancher" / "rke2"
@@ -84,7 +64,7 @@ def site(tmp_path):
         # what RKE2 writes on the first server once it runs: here, access to the fake
         fake.write_kubeconfig(str(rke2_dir / "rke2.yaml"))
         fake_release(str(tmp_path / "artifacts"))
-        (tmp_path / "site.yml").write_text(SITE.format(root=ROOT))
+        (tmp_path / "site.yml").write_text(SITE.format(root=playbook.REPO_ROOT))
         inventory = {"all": {"children": {"rke2_servers": {"hosts": {"localhost": {
             "ansible_connection": "local",
             "ansible_python_interpreter": sys.executable,
@@ -106,13 +86,9 @@ def run_site(fake, **extra):
     extra_vars = {"conformance_requirements": ["cluster_autoscaling"], "conformance_report_dir": str(fake.tmp / "report"),
                   "conformance_timeout": 10}
     extra_vars.update(extra)
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path(), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_HOME=str(fake.tmp / "ansible-home"), ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
-    proc = subprocess.run(
-        ansible_playbook() + [str(fake.tmp / "site.yml"), "-i", str(fake.tmp / "inventory.yml"),
-         "-e", json.dumps(extra_vars)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
-    return proc.returncode, proc.stdout + proc.stderr
+    # the inventory adds localhost to rke2_servers, with the same connection and interpreter as run_playbook's
+    rc, out, dummy = playbook.run_playbook(str(fake.tmp / "site.yml"), fake.tmp, extra_vars, args=("-i", str(fake.tmp / "inventory.yml")))
+    return rc, out
 
 
 def changed_rke2_tasks(out):
@@ -135,7 +111,9 @@ def test_provision_twice_then_cluster_autoscaling_not_applicable_when_declared(s
     assert rc == 0, out[-3000:]
     assert changed_rke2_tasks(out), "the first run installs and configures"
     config = yaml.safe_load((site.tmp / "node" / "etc" / "rancher" / "rke2" / "config.yaml").read_text())
-    assert config == {"node-label": ["nvidia.com/gpu.present=true"], "tls-san": ["localhost"], "token-file": "/etc/rancher/rke2/token"}
+    # ingress-controller: the Gateway API add-on (gateway_api_enabled, default true) makes Traefik RKE2's ingress controller
+    assert config == {"ingress-controller": "traefik", "node-label": ["nvidia.com/gpu.present=true"], "tls-san": ["localhost"],
+                      "token-file": "/etc/rancher/rke2/token"}
     fetched = yaml.safe_load((site.tmp / "controller" / "kubeconfig.yaml").read_text())
     assert fetched["clusters"][0]["cluster"]["server"] == site.url
 

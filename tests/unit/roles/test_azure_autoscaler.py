@@ -7,19 +7,15 @@ The fake plays helm-controller's result by holding Available deployments.
 
 import base64
 import json
-import os
-import shutil
 import stat
-import subprocess
 import sys
 
 import pytest
 import yaml
 
-from tests.support import crdschema
+from tests.support import crdschema, playbook
 from tests.support.fakeapi import FakeKubeAPI
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 SECRET = "s3cr3t-client-Secret-value"
 
 PLAYBOOK = """
@@ -50,19 +46,6 @@ PLAYBOOK = """
       ansible.builtin.include_role:
         name: ai_conformance.rke2.azure_autoscaler
 """
-
-
-def ansible_playbook():
-    """The ansible-playbook on PATH (ansible-test's injector under ansible-test units), else this Python's."""
-    found = shutil.which("ansible-playbook")
-    return [found] if found else [sys.executable, "-m", "ansible", "playbook"]
-
-
-def collections_path():
-    marker = os.sep + "ansible_collections" + os.sep
-    if marker in ROOT:
-        return ROOT.split(marker)[0]
-    return os.path.join(ROOT, ".collections")
 
 
 def available(name):
@@ -106,13 +89,10 @@ def run(tmp_path, fake, **extra):
         "azure_autoscaler_wait_timeout": 4,
     }
     extra_vars.update(extra)
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path(), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_HOME=str(tmp_path / "ansible-home"), ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
-    proc = subprocess.run(
-        ansible_playbook() + [str(tmp_path / "play.yml"), "-i", str(tmp_path / "inventory.yml"),
-         "-e", json.dumps(extra_vars)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=240, check=False)
-    return proc.returncode, proc.stdout + proc.stderr
+    # the inventory adds the nodes (local connection, this Python) to run_playbook's localhost
+    rc, out, dummy = playbook.run_playbook(str(tmp_path / "play.yml"), tmp_path, extra_vars, args=("-i", str(tmp_path / "inventory.yml")),
+                                           timeout=240)
+    return rc, out
 
 
 def recap_changed(out):

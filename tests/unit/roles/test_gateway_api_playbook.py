@@ -8,17 +8,15 @@ and the failure messages.
 """
 
 import glob
-import json
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 import yaml
 
 from tests.support.fakeapi import FakeKubeAPI
-from tests.support.shared import REPO_ROOT, shared_path
+from tests.support.playbook import playbook_env, run_playbook
+from tests.support.shared import shared_path
 
 CRD_NAMES = ["gatewayclasses", "gateways", "httproutes", "grpcroutes", "referencegrants"]
 HCC = ("helm.cattle.io/v1", "helmchartconfigs")
@@ -87,22 +85,13 @@ def playbook(fake, tmp_path, extra_vars=None, check=False):
     path = tmp_path / "play.yml"
     path.write_text(yaml.safe_dump(play))
     variables = {"gateway_api_kubeconfig": kubeconfig, "gateway_api_traefik_rollout_delay": 1,
-                 "gateway_api_traefik_rollout_timeout": 4, "ansible_python_interpreter": sys.executable}
+                 "gateway_api_traefik_rollout_timeout": 4}
     variables.update(extra_vars or {})
-    collections = os.path.join(REPO_ROOT, ".collections")
-    if not os.path.isdir(collections):  # a copy made by ansible-test: use the collection path it runs with
-        collections = os.environ.get("ANSIBLE_COLLECTIONS_PATH") or os.path.dirname(os.path.dirname(os.path.dirname(REPO_ROOT)))
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections,
-               ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
-    command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", "-c", "local",
-               str(path), "-e", json.dumps(variables)]
-    if check:
-        command.append("--check")
-    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=REPO_ROOT, check=False)
-    recap = re.search(r"localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", proc.stdout)
-    assert recap, proc.stdout + proc.stderr
-    return {"rc": proc.returncode, "changed": int(recap.group(2)), "failed": int(recap.group(4)), "out": proc.stdout}
+    env = playbook_env(tmp_path, ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
+    rc, out, dummy = run_playbook(str(path), tmp_path, variables, args=["--check"] if check else [], env=env)
+    recap = re.search(r"localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", out)
+    assert recap, out
+    return {"rc": rc, "changed": int(recap.group(2)), "failed": int(recap.group(4)), "out": out}
 
 
 def hcc_values(fake):

@@ -9,39 +9,27 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 import yaml
 
 from ansible_collections.ai_conformance.rke2.plugins.module_utils import training
+from tests.support.playbook import run_playbook
 from tests.support.shared import REPO_ROOT, shared_path
 
 ROLE = os.path.join(REPO_ROOT, "roles", "training_operator")
 FIXTURE = os.path.join(REPO_ROOT, "tests", "fixtures", "training_operator")
 # The role's default cache (outside the repo, so copies of the tree made by ansible-test share it).
 KUBECTL_CACHE = os.environ.get("AI_CONFORMANCE_KUBECTL_DIR") or os.path.expanduser("~/.cache/ai_conformance_rke2/kubectl-v1.34")
-PLAYBOOK_BIN = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
 
 
 def run_play(tmp_path, tasks, extra_vars=None, check=False):
-    """Run a localhost play; returns the CompletedProcess (stdout+stderr in .stdout)."""
-    if not os.path.exists(PLAYBOOK_BIN):
-        pytest.skip("ansible-playbook not beside %s; run scripts/setup.sh requirements-test.txt" % sys.executable)
+    """Run a localhost play; returns a CompletedProcess (stdout+stderr in .stdout)."""
     play = [{"name": "training_operator test", "hosts": "localhost", "gather_facts": False, "tasks": tasks}]
     path = tmp_path / "play.yml"
     path.write_text(yaml.safe_dump(play, sort_keys=False))
-    cmd = [PLAYBOOK_BIN, "-i", "localhost,", "-c", "local", str(path)]
-    if extra_vars:
-        vars_file = tmp_path / "vars.json"
-        vars_file.write_text(json.dumps(extra_vars))
-        cmd += ["-e", "@%s" % vars_file]
-    if check:
-        cmd.append("--check")
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_PYTHON_INTERPRETER=sys.executable)
-    return subprocess.run(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          universal_newlines=True, timeout=600, check=False)
+    rc, out, dummy = run_playbook(str(path), tmp_path, extra_vars, args=["--check"] if check else [], timeout=600)
+    return subprocess.CompletedProcess([str(path)], rc, stdout=out)
 
 
 def include_role(tasks_from, role_vars):
