@@ -125,7 +125,7 @@ def test_provision_twice_then_cluster_autoscaling_not_applicable_when_declared(s
     assert rc == 0, out[-3000:]
     assert changed_rke2_tasks(out) == []
     assert re.search(r"TASK \[ai_conformance\.rke2\.rke2 : Write config\.yaml\] \**\nok: \[localhost\]", out)
-    assert re.search(r"^localhost +: ok=\d+ +changed=1 ", out, re.MULTILINE)  # only the new report
+    assert re.search(r"^localhost +: ok=\d+ +changed=0 ", out, re.MULTILINE)  # the new report is not a change
 
 
 def test_cluster_autoscaling_fails_with_reasons_without_an_autoscaler(site):
