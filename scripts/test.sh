@@ -23,7 +23,7 @@ declare -A RESULT
 failed=0
 
 stage_unit() {
-  python -m pytest tests/unit -q -p no:cacheprovider
+  python -m pytest tests/unit -q -p no:cacheprovider -n 2  # two workers: much of the time is spent waiting on subprocesses
 }
 
 stage_lint() {

@@ -16,3 +16,15 @@ def run_module(module, args, capsys, check_mode=False):
             module.main()
     out = capsys.readouterr().out
     return json.loads(out)
+
+
+def checks(result):
+    """A result's checks by name."""
+    return {check["name"]: check for check in result["checks"]}
+
+
+def requirement_result(results, requirement):
+    """The one result of ``requirement`` in a parsed results.json."""
+    found = [r for r in results["requirements"] if r["requirement"] == requirement]
+    assert len(found) == 1, results
+    return found[0]

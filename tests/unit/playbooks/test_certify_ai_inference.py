@@ -12,6 +12,7 @@ import pytest
 
 from tests.support import playbook
 from tests.support.fakeapi import FakeKubeAPI
+from tests.support.modrun import requirement_result
 from tests.support.gateway_cluster import Cluster, leftovers
 
 
@@ -31,18 +32,12 @@ def fake():
         yield server
 
 
-def requirement(results):
-    found = [r for r in results["requirements"] if r["requirement"] == "ai_inference"]
-    assert len(found) == 1, results
-    return found[0]
-
-
 def test_gateway_crds_without_controller_fail_within_the_timeout_and_leave_nothing(fake, tmp_path):
     Cluster(fake, controller=False)
     rc, out, elapsed, results = certify(fake, tmp_path, {"ai_inference_timeout": 3})
     assert rc != 0, out
     assert "MUST requirement(s) of checklist" in out and "ai_inference" in out
-    result = requirement(results)
+    result = requirement_result(results, "ai_inference")
     assert result["status"] == "failed"
     check = [c for c in result["checks"] if c["name"] == "gatewayclass_accepted"][0]
     assert check["status"] == "failed"
@@ -58,7 +53,7 @@ def test_traefik_routing_certifies(fake, tmp_path):
     Cluster(fake)
     rc, out, dummy, results = certify(fake, tmp_path, {"ai_inference_timeout": 3})
     assert rc == 0, out
-    result = requirement(results)
+    result = requirement_result(results, "ai_inference")
     assert result["status"] == "passed", result["checks"]
     assert {c["name"] for c in result["checks"] if c["status"] == "passed"} >= {"header_routing", "weighted_split"}
     assert os.listdir(str(tmp_path / "report" / "evidence" / "ai_inference"))

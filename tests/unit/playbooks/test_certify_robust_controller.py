@@ -12,6 +12,7 @@ import pytest
 
 from tests.support import playbook
 from tests.support.fakeapi import FakeKubeAPI
+from tests.support.modrun import requirement_result
 from tests.support.training_cluster import (
     deny_tfjobs_without_image,
     install_crds,
@@ -37,18 +38,12 @@ def fake():
         yield server
 
 
-def requirement(results):
-    found = [r for r in results["requirements"] if r["requirement"] == "robust_controller"]
-    assert len(found) == 1, results
-    return found[0]
-
-
 def test_crds_without_webhook_fail_with_the_servers_answer(fake, tmp_path):
     install_crds(fake)
     rc, out, results = certify(fake, tmp_path, {"robust_controller_run_job": False})
     assert rc != 0, out
     assert "robust_controller" in out
-    result = requirement(results)
+    result = requirement_result(results, "robust_controller")
     assert result["status"] == "failed"
     check = [c for c in result["checks"] if c["name"] == "admission_rejects_invalid"][0]
     assert check["status"] == "failed"
@@ -69,7 +64,7 @@ def test_operator_certifies(fake, tmp_path):
     play_training_operator(fake)
     rc, out, results = certify(fake, tmp_path, {"robust_controller_timeout": 20})
     assert rc == 0, out
-    result = requirement(results)
+    result = requirement_result(results, "robust_controller")
     assert result["status"] == "passed", result["checks"]
     assert {c["name"] for c in result["checks"] if c["status"] == "passed"} >= {
         "admission_rejects_invalid", "admission_accepts_valid", "reconciliation"}

@@ -6,15 +6,14 @@ GatewayClass fixture shows Accepted=Unknown/Pending), and a reconciler plays Tra
 controller, the kubelet and the client pod's output.
 """
 
-import json
 import time
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.ai_conformance.rke2.plugins.module_utils import gateway as gw
 from ansible_collections.ai_conformance.rke2.plugins.modules import ai_inference
 from tests.support.fakeapi import FakeKubeAPI
+from tests.support.modrun import checks, run_module
 from tests.support.gateway_cluster import Cluster, client_log, cond, leftovers
 from tests.support.shared import fixture_response
 
@@ -28,18 +27,9 @@ def fake():
 def run(fake, tmp_path, capsys, check_mode=False, **options):
     args = {"kubeconfig": fake.write_kubeconfig(str(tmp_path / "kubeconfig")), "timeout": 2, "run_id": "t1"}
     args.update(options)
-    if check_mode:
-        args["_ansible_check_mode"] = True
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            ai_inference.main()
-    out = json.loads(capsys.readouterr().out)
+    out = run_module(ai_inference, args, capsys, check_mode=check_mode)
     assert out["changed"] is False
     return out["result"]
-
-
-def checks(result):
-    return dict((c["name"], c) for c in result["checks"])
 
 
 def evidence(result, name):

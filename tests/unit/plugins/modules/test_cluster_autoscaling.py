@@ -13,7 +13,7 @@ import pytest
 
 from ansible_collections.ai_conformance.rke2.plugins.modules import cluster_autoscaling
 from tests.support.fakeapi import FakeKubeAPI
-from tests.support.modrun import run_module
+from tests.support.modrun import checks, run_module
 from tests.support.shared import fixture_response
 from tests.support.autoscaling_data import GPU_VMSS, TEXT_STATUS, YAML_STATUS, azure_node, cluster_nodes
 
@@ -29,10 +29,6 @@ def run(fake, capsys, check_mode=False, **args):
     args.setdefault("kubeconfig", fake.kubeconfig)
     args.setdefault("timeout", 5)
     return run_module(cluster_autoscaling, args, capsys, check_mode=check_mode)["result"]
-
-
-def checks(result):
-    return {c["name"]: c for c in result["checks"]}
 
 
 def evidence(result, name):

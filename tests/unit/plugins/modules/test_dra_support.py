@@ -7,7 +7,7 @@ import pytest
 
 from ansible_collections.ai_conformance.rke2.plugins.modules import dra_support
 from tests.support.fakeapi import FakeKubeAPI
-from tests.support.modrun import run_module
+from tests.support.modrun import checks, run_module
 
 RESOURCE = "resource.k8s.io/v1"
 
@@ -23,10 +23,6 @@ def run(fake, capsys, check_mode=False, **args):
     args.setdefault("kubeconfig", fake.kubeconfig)
     args.setdefault("timeout", 5)
     return run_module(dra_support, args, capsys, check_mode=check_mode)["result"]
-
-
-def checks(result):
-    return {c["name"]: c for c in result["checks"]}
 
 
 def ours_left(fake):

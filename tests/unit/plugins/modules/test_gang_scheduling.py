@@ -16,7 +16,7 @@ import pytest
 from ansible_collections.ai_conformance.rke2.plugins.module_utils import gang
 from ansible_collections.ai_conformance.rke2.plugins.modules import gang_scheduling
 from tests.support.fakeapi import FakeKubeAPI
-from tests.support.modrun import run_module
+from tests.support.modrun import checks, run_module
 
 GPU = gang.GPU_RESOURCE
 MANAGED = ("app.kubernetes.io/managed-by", "ai-conformance-rke2")
@@ -38,10 +38,6 @@ def run(fake, capsys, check_mode=False, **args):
     args.setdefault("timeout", 4)
     args.setdefault("hold_seconds", 1)
     return run_module(gang_scheduling, args, capsys, check_mode=check_mode)
-
-
-def checks(result):
-    return dict((c["name"], c) for c in result["checks"])
 
 
 def evidence(result, name):

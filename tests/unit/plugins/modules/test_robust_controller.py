@@ -12,7 +12,7 @@ import pytest
 from ansible_collections.ai_conformance.rke2.plugins.module_utils.result import validate_result
 from ansible_collections.ai_conformance.rke2.plugins.modules import robust_controller
 from tests.support.fakeapi import FakeKubeAPI
-from tests.support.modrun import run_module as run_module_main
+from tests.support.modrun import checks, run_module as run_module_main
 from tests.support.training_cluster import (
     GROUP_VERSION,
     REFERENCE_DENIAL,
@@ -36,10 +36,6 @@ def run_module(fake, tmp_path, capsys, check_mode=False, **args):
     out = run_module_main(robust_controller, params, capsys, check_mode=check_mode)
     assert out["changed"] is False and not out.get("failed"), out
     return validate_result(out["result"])
-
-
-def checks(result):
-    return dict((c["name"], c) for c in result["checks"])
 
 
 def evidence(result, name):
