@@ -34,6 +34,8 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.ai_conformance.rke2.plugins.module_utils import status as k8s_status
+
 try:
     import yaml
 except ImportError:  # the modules check for PyYAML (kubernetes.core requires it) before calling
@@ -134,11 +136,6 @@ def has_accelerator(node, resource, labels=None):
     return False
 
 
-def node_is_ready(node):
-    for cond in (node.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Ready":
-            return cond.get("status") == "True"
-    return False
 
 
 def node_rows(nodes, resource):
@@ -149,7 +146,7 @@ def node_rows(nodes, resource):
             "providerID": provider_id(n),
             "scaleSet": azure_scale_set(provider_id(n)),
             resource: accelerator_count(n, resource),
-            "ready": node_is_ready(n),
+            "ready": k8s_status.node_ready(n)[0],
         }
         for n in nodes
     ]
@@ -177,14 +174,8 @@ def find_autoscaler_deployments(deployments, name=None):
 def deployment_available(deployment):
     """(ok, message) from the Available condition and availableReplicas."""
     name = (deployment.get("metadata") or {}).get("name", "?")
-    status = deployment.get("status") or {}
-    available = status.get("availableReplicas") or 0
-    wanted = (deployment.get("spec") or {}).get("replicas", 1)
-    cond = next((c for c in status.get("conditions") or [] if c.get("type") == "Available"), None)
-    if cond and cond.get("status") == "True" and available >= 1:
-        return True, "deployment %s is Available (%d/%d replicas)" % (name, available, wanted)
-    detail = (cond or {}).get("message") or "no Available condition"
-    return False, "deployment %s is not Available (%d/%d replicas available): %s" % (name, available, wanted, detail)
+    ok, detail = k8s_status.deployment_available(deployment)
+    return ok, "deployment %s is %s (%s)" % (name, "Available" if ok else "not Available", detail)
 
 
 # --------------------------------------------------------------------------- status ConfigMap

@@ -22,6 +22,8 @@ __metaclass__ = type
 import re
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
+from ansible_collections.ai_conformance.rke2.plugins.module_utils import status as k8s_status
+
 try:
     from kubernetes.utils.quantity import parse_quantity
 
@@ -186,18 +188,13 @@ def _taint_text(taint):
     return "%s%s:%s" % (taint.get("key"), ("=%s" % value) if value else "", taint.get("effect"))
 
 
-def node_ready(node):
-    for cond in (node.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Ready":
-            return cond.get("status") == "True", cond.get("reason") or cond.get("status")
-    return False, "no Ready condition"
 
 
 def node_exclusion(node, tolerations=None, node_selector=None):
     """Why the test pods cannot land on ``node``, or None."""
     if (node.get("spec") or {}).get("unschedulable"):
         return "cordoned (spec.unschedulable)"
-    ready, reason = node_ready(node)
+    ready, reason = k8s_status.node_ready(node)
     if not ready:
         return "not Ready (%s)" % reason
     labels = (node.get("metadata") or {}).get("labels") or {}
@@ -451,8 +448,6 @@ def all_running(pods, expected):
 # --------------------------------------------------------------------------- why job B is held
 
 
-def _conditions(obj):
-    return ((obj or {}).get("status") or {}).get("conditions") or []
 
 
 def _insufficient_re(resource):
@@ -466,7 +461,7 @@ _QUOTA_NAMES_RE = re.compile(r"queue resource quota insufficient:\s*(.*)", re.IG
 def _pod_messages(pods):
     texts = []
     for pod in pods:
-        for cond in _conditions(pod):
+        for cond in k8s_status.conditions(pod):
             if cond.get("type") == "PodScheduled" and cond.get("status") == "False" and cond.get("message"):
                 texts.append("pod %s: %s" % (pod_name(pod), cond["message"]))
     return texts
@@ -503,7 +498,7 @@ def volcano_hold_reason(podgroup, events, pods, resource, requests_only_resource
     name = (podgroup or {}).get("metadata", {}).get("name")
     phase = ((podgroup or {}).get("status") or {}).get("phase")
     texts = []
-    for cond in _conditions(podgroup):
+    for cond in k8s_status.conditions(podgroup):
         if cond.get("message") and cond.get("status") == "True" and cond.get("type") == "Unschedulable":
             texts.append("PodGroup %s condition Unschedulable/%s: %s" % (name, cond.get("reason"), cond["message"]))
     texts += _event_messages(events, ("PodGroup",), [name] if name else [])
@@ -552,7 +547,7 @@ def kueue_hold_reason(workload, events, resource, job="job B"):
         return {"verdict": "none", "messages": [], "message": "Kueue created no Workload for %s (is the batch/job integration enabled?)" % job}
     name = workload["metadata"]["name"]
     texts = []
-    for cond in _conditions(workload):
+    for cond in k8s_status.conditions(workload):
         if cond.get("type") in ("QuotaReserved", "Admitted") and cond.get("status") == "True":
             return {"verdict": "admitted", "messages": [],
                     "message": "Kueue admitted %s (Workload %s %s=True) although it needs more %s than the queue's quota (the free capacity)"
@@ -581,25 +576,13 @@ def group_summary(obj):
     if not obj:
         return None
     status = obj.get("status") or {}
-    conds = ["%s=%s%s" % (c.get("type"), c.get("status"), ("/%s" % c["reason"]) if c.get("reason") else "") for c in _conditions(obj)]
+    conds = ["%s=%s%s" % (c.get("type"), c.get("status"), ("/%s" % c["reason"]) if c.get("reason") else "") for c in k8s_status.conditions(obj)]
     return {"name": obj["metadata"]["name"], "phase": status.get("phase"), "conditions": conds}
 
 
 # --------------------------------------------------------------------------- scheduler detection
 
 
-def deployment_available(deployment):
-    """(available, detail) of a Deployment."""
-    if deployment is None:
-        return False, "not found"
-    status = deployment.get("status") or {}
-    for cond in status.get("conditions") or []:
-        if cond.get("type") == "Available":
-            if cond.get("status") == "True" and (status.get("availableReplicas") or 0) > 0:
-                return True, "%s/%s available" % (status.get("availableReplicas"), (deployment.get("spec") or {}).get("replicas", 1))
-            return False, "Available=%s (%s)" % (cond.get("status"), cond.get("message") or cond.get("reason"))
-    return False, "no Available condition (%s/%s replicas available)" % (
-        status.get("availableReplicas") or 0, (deployment.get("spec") or {}).get("replicas", 1))
 
 
 def image_versions(deployment):
@@ -625,11 +608,11 @@ def evaluate_scheduler(name, served, deployments, namespace):
     states = {}
     versions = {}
     for dep_name, obj in sorted(deployments.items()):
-        ok, detail = deployment_available(obj)
+        ok, detail = k8s_status.deployment_available(obj)
         states[dep_name] = detail
         if obj is not None:
             versions[dep_name] = image_versions(obj)
-    unavailable = sorted(d for d, obj in deployments.items() if not deployment_available(obj)[0])
+    unavailable = sorted(d for d, obj in deployments.items() if not k8s_status.deployment_available(obj)[0])
     if not found:
         message = "%s is not installed: the API server does not serve %s" % (name, ", ".join(missing))
     elif unavailable:

@@ -21,6 +21,7 @@ __metaclass__ = type
 import json
 
 from ansible_collections.ai_conformance.rke2.plugins.module_utils import discovery
+from ansible_collections.ai_conformance.rke2.plugins.module_utils import status as k8s_status
 
 GROUP = "gateway.networking.k8s.io"
 V1 = GROUP + "/v1"
@@ -80,12 +81,6 @@ def api_resources_table(rows):
 # ---------------------------------------------------------------- conditions
 
 
-def find_condition(conditions, type_):
-    """The condition of ``type_`` in a ``conditions`` list, or None."""
-    for cond in conditions or []:
-        if cond.get("type") == type_:
-            return cond
-    return None
 
 
 def format_condition(cond):
@@ -109,7 +104,7 @@ def check_condition(conditions, type_, generation=None):
     ``metadata.generation`` describes an earlier spec and does not count.
     Returns ``(ok, problem)``; ``problem`` is None when ok.
     """
-    cond = find_condition(conditions, type_)
+    cond = k8s_status.find_condition(conditions, type_)
     if cond is None:
         return False, "no %s condition" % type_
     if cond.get("status") != "True":
@@ -122,7 +117,7 @@ def check_condition(conditions, type_, generation=None):
 
 def is_rejected(conditions, type_):
     """The condition's text when the controller explicitly said False (reason other than Pending)."""
-    cond = find_condition(conditions, type_)
+    cond = k8s_status.find_condition(conditions, type_)
     if cond is not None and cond.get("status") == "False" and cond.get("reason") != "Pending":
         return format_condition(cond)
     return None
@@ -185,7 +180,7 @@ def evaluate_gateway(gateway):
         listener_text.append("%s: %s" % (listener.get("name"), format_conditions(lconds)))
         for type_ in ("Accepted", "Programmed", "ResolvedRefs"):
             ok, problem = check_condition(lconds, type_, generation)
-            if not ok and find_condition(lconds, type_) is not None:
+            if not ok and k8s_status.find_condition(lconds, type_) is not None:
                 problems.append("listener %s %s" % (listener.get("name"), problem))
     detail = "conditions=%s" % format_conditions(conditions)
     if listener_text:
@@ -200,7 +195,7 @@ def gateway_rejected(gateway):
     """Message when the controller refused the Gateway (Accepted=False or Programmed=False/Invalid)."""
     conditions = _status(gateway).get("conditions") or []
     accepted = is_rejected(conditions, "Accepted")
-    programmed = find_condition(conditions, "Programmed") or {}
+    programmed = k8s_status.find_condition(conditions, "Programmed") or {}
     if accepted or (programmed.get("status") == "False" and programmed.get("reason") == "Invalid"):
         return "Gateway %s rejected by its controller: conditions=%s" % (
             _meta(gateway).get("name"), format_conditions(conditions))

@@ -7,17 +7,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.ai_conformance.rke2.plugins.module_utils import status as k8s_status
+
 # Waiting reasons that will not resolve by waiting longer.
 IMAGE_REASONS = ("ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull")
 CRASH_REASONS = ("CrashLoopBackOff",)
 CONFIG_REASONS = ("CreateContainerConfigError", "CreateContainerError", "RunContainerError", "ContainerCannotRun")
 
 
-def _condition(pod, kind):
-    for cond in (pod.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == kind:
-            return cond
-    return None
 
 
 def _container_statuses(pod):
@@ -51,14 +48,14 @@ def pod_problem(pod, unschedulable_is_problem=True):
                 exits.append("%s exited %s (%s)" % (cs.get("name"), term.get("exitCode"), term.get("reason")))
         text = status.get("message") or status.get("reason") or "pod failed"
         return {"kind": "failed", "reason": status.get("reason") or "Failed", "message": "; ".join([text] + exits)}
-    scheduled = _condition(pod, "PodScheduled")
+    scheduled = k8s_status.condition(pod, "PodScheduled")
     if unschedulable_is_problem and scheduled and scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
         return {"kind": "unschedulable", "reason": "Unschedulable", "message": "Unschedulable: %s" % scheduled.get("message", "")}
     return None
 
 
 def is_ready(pod):
-    cond = _condition(pod, "Ready")
+    cond = k8s_status.condition(pod, "Ready")
     return bool(cond and cond.get("status") == "True")
 
 

@@ -42,6 +42,8 @@ __metaclass__ = type
 import copy
 import re
 
+from ansible_collections.ai_conformance.rke2.plugins.module_utils import status as k8s_status
+
 # --------------------------------------------------------------------------
 # Operator profiles (data)
 # --------------------------------------------------------------------------
@@ -194,17 +196,8 @@ def expected_webhooks(profile, version):
 # CRDs
 # --------------------------------------------------------------------------
 
-def condition(obj, ctype):
-    """The condition of ``type == ctype`` in ``obj.status.conditions`` or None."""
-    for item in ((obj or {}).get("status") or {}).get("conditions") or []:
-        if item.get("type") == ctype:
-            return item
-    return None
 
 
-def condition_true(obj, ctype):
-    cond = condition(obj, ctype)
-    return bool(cond) and cond.get("status") == "True"
 
 
 def evaluate_crds(expected_names, crds_by_name):
@@ -229,13 +222,13 @@ def evaluate_crds(expected_names, crds_by_name):
             "kind": ((crd.get("spec") or {}).get("names") or {}).get("kind"),
             "served_versions": [v.get("name") for v in versions if v.get("served")],
             "storage_version": next((v.get("name") for v in versions if v.get("storage")), None),
-            "established": condition_true(crd, "Established"),
-            "names_accepted": condition_true(crd, "NamesAccepted"),
+            "established": k8s_status.condition_true(crd, "Established"),
+            "names_accepted": k8s_status.condition_true(crd, "NamesAccepted"),
         }
         if not (row["established"] and row["names_accepted"]):
-            bad = [c for c in ("Established", "NamesAccepted") if not condition_true(crd, c)]
-            row["problems"] = ["%s=%s%s" % (c, (condition(crd, c) or {}).get("status", "absent"),
-                                            _reason_suffix(condition(crd, c))) for c in bad]
+            bad = [c for c in ("Established", "NamesAccepted") if not k8s_status.condition_true(crd, c)]
+            row["problems"] = ["%s=%s%s" % (c, (k8s_status.condition(crd, c) or {}).get("status", "absent"),
+                                            _reason_suffix(k8s_status.condition(crd, c))) for c in bad]
             not_ready.append(name)
         rows.append(row)
     return {"ok": not missing and not not_ready, "rows": rows, "missing": missing, "not_ready": not_ready}
@@ -350,16 +343,6 @@ def evaluate_endpoints(endpoints):
     return {"ready": sorted(ready), "not_ready": sorted(not_ready), "ports": sorted(p for p in ports if p is not None)}
 
 
-def deployment_available(deployment):
-    """``(available, summary)`` of a Deployment from its Available condition and replica counts."""
-    if not deployment:
-        return False, "not found"
-    status = deployment.get("status") or {}
-    cond = condition(deployment, "Available")
-    summary = "%s/%s ready, Available=%s%s" % (
-        status.get("readyReplicas", 0), (deployment.get("spec") or {}).get("replicas", 1),
-        (cond or {}).get("status", "absent"), _reason_suffix(cond))
-    return bool(cond and cond.get("status") == "True" and status.get("readyReplicas", 0) > 0), summary
 
 
 # --------------------------------------------------------------------------

@@ -93,6 +93,7 @@ result:
 
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
+from ansible_collections.ai_conformance.rke2.plugins.module_utils import status as k8s_status
 from ansible_collections.ai_conformance.rke2.plugins.module_utils import pods, training
 from ansible_collections.ai_conformance.rke2.plugins.module_utils.kube import (
     KubeError,
@@ -133,7 +134,7 @@ def check_crds(kube, profile, version, result):
 
 def check_deployment(kube, profile, namespace, result):
     deployment = kube.get("apps/v1", "Deployment", profile["deployment"], namespace)
-    available, summary = training.deployment_available(deployment)
+    available, summary = k8s_status.deployment_available(deployment)
     where = "%s/%s" % (namespace, profile["deployment"])
     if available:
         result.passed("operator_deployment", "Deployment %s is Available (%s)" % (where, summary), summary, "Available")

@@ -48,7 +48,8 @@ def install_operator(fake, webhook=True, ready=True):
     fake.create_namespace("kubeflow")
     deployment = copy.deepcopy(fake.recorded("objects/deployment-gpu-inference.json")["response"])
     deployment["metadata"] = {"name": "training-operator", "namespace": "kubeflow"}
-    deployment["status"]["readyReplicas"] = 1 if ready else 0
+    # what the Deployment controller writes once the pod is ready (and available)
+    deployment["status"]["readyReplicas"] = deployment["status"]["availableReplicas"] = 1 if ready else 0
     if ready:
         deployment["status"]["conditions"][0].update(status="True", reason="MinimumReplicasAvailable",
                                                      message="Deployment has minimum availability.")

@@ -96,7 +96,7 @@ def test_available_autoscaler_deployment_found_by_image():
     assert autoscaling.find_autoscaler_deployments([other, dep], name="gpu-inference") == [other]
     assert autoscaling.find_autoscaler_deployments([other]) == []
     ok, message = autoscaling.deployment_available(dep)
-    assert ok and message == "deployment cluster-autoscaler-azure-cluster-autoscaler is Available (1/1 replicas)"
+    assert ok and message == "deployment cluster-autoscaler-azure-cluster-autoscaler is Available (1/1 replicas available)"
 
 
 # --------------------------------------------------------------------------- status ConfigMap

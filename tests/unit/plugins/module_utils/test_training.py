@@ -250,19 +250,8 @@ def test_core_endpoints_shape():
     assert training.evaluate_endpoints(None)["ready"] == []
 
 
-def test_deployment_not_available_recorded():
-    deployment = fixture_response("k8s-fixtures", "objects", "deployment-gpu-inference.json")
-    available, summary = training.deployment_available(deployment)
-    assert available is False
-    assert "MinimumReplicasUnavailable" in summary
 
 
-def test_deployment_available():
-    deployment = copy.deepcopy(fixture_response("k8s-fixtures", "objects", "deployment-gpu-inference.json"))
-    deployment["status"]["readyReplicas"] = 1
-    deployment["status"]["conditions"][0].update(status="True", reason="MinimumReplicasAvailable")
-    assert training.deployment_available(deployment)[0] is True
-    assert training.deployment_available(None) == (False, "not found")
 
 
 # ---------------------------------------------------------------- admission answers

@@ -169,7 +169,7 @@ def test_unavailable_deployment_and_unreadable_status(fake, capsys):
     fake.put_object(autoscaler_deployment(available=False))
     result = run(fake, capsys)
     assert result["status"] == "failed"
-    assert "is not Available (0/1 replicas available): Deployment does not have minimum availability." in (
+    assert "is not Available (0/1 replicas available, Available=False: Deployment does not have minimum availability." in (
         checks(result)["autoscaler_deployment"]["message"])
     status = checks(result)["accelerator_node_group"]
     assert status["status"] == "error" and "unrecognised cluster-autoscaler status format" in status["message"]
