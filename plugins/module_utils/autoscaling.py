@@ -136,8 +136,6 @@ def has_accelerator(node, resource, labels=None):
     return False
 
 
-
-
 def node_rows(nodes, resource):
     """Compact evidence rows: name, providerID, scale set, accelerator count, Ready."""
     return [

@@ -188,8 +188,6 @@ def _taint_text(taint):
     return "%s%s:%s" % (taint.get("key"), ("=%s" % value) if value else "", taint.get("effect"))
 
 
-
-
 def node_exclusion(node, tolerations=None, node_selector=None):
     """Why the test pods cannot land on ``node``, or None."""
     if (node.get("spec") or {}).get("unschedulable"):
@@ -448,8 +446,6 @@ def all_running(pods, expected):
 # --------------------------------------------------------------------------- why job B is held
 
 
-
-
 def _insufficient_re(resource):
     return re.compile(r"insufficient\s+%s(?![\w/-]|\.\w)" % re.escape(resource), re.IGNORECASE)
 
@@ -581,8 +577,6 @@ def group_summary(obj):
 
 
 # --------------------------------------------------------------------------- scheduler detection
-
-
 
 
 def image_versions(deployment):

@@ -81,8 +81,6 @@ def api_resources_table(rows):
 # ---------------------------------------------------------------- conditions
 
 
-
-
 def format_condition(cond):
     """``Accepted=True (Handled: Handled by Traefik controller)`` for one condition."""
     text = "%s=%s" % (cond.get("type"), cond.get("status"))

@@ -15,8 +15,6 @@ CRASH_REASONS = ("CrashLoopBackOff",)
 CONFIG_REASONS = ("CreateContainerConfigError", "CreateContainerError", "RunContainerError", "ContainerCannotRun")
 
 
-
-
 def _container_statuses(pod):
     status = pod.get("status") or {}
     return (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or [])

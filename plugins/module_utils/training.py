@@ -163,6 +163,7 @@ def operator_profile(name):
 # Versions
 # --------------------------------------------------------------------------
 
+
 def parse_version(text):
     """``"v1.8.1"`` / ``"1.9"`` / ``"v1.9.0-rc.1"`` -> ``(1, 9, 0)``."""
     match = re.match(r"^\s*v?(\d+)(?:\.(\d+))?(?:\.(\d+))?", str(text or ""))
@@ -195,9 +196,6 @@ def expected_webhooks(profile, version):
 # --------------------------------------------------------------------------
 # CRDs
 # --------------------------------------------------------------------------
-
-
-
 
 
 def evaluate_crds(expected_names, crds_by_name):
@@ -246,6 +244,7 @@ def _reason_suffix(cond):
 # --------------------------------------------------------------------------
 # Validating webhook configuration and its endpoints
 # --------------------------------------------------------------------------
+
 
 def _matches(values, wanted):
     values = values or []
@@ -341,8 +340,6 @@ def evaluate_endpoints(endpoints):
         for port in subset.get("ports") or []:
             ports.add(port.get("port"))
     return {"ready": sorted(ready), "not_ready": sorted(not_ready), "ports": sorted(p for p in ports if p is not None)}
-
-
 
 
 # --------------------------------------------------------------------------
@@ -464,6 +461,7 @@ def evaluate_valid_probe(answer, kind="object"):
 # --------------------------------------------------------------------------
 # Probe and job manifests
 # --------------------------------------------------------------------------
+
 
 def _at(obj, path):
     for key in path:

@@ -13,6 +13,7 @@ def test_deployment_not_available_recorded():
     assert summary == ("0/1 replicas available, Available=False: Deployment does not have minimum availability. "
                        "(MinimumReplicasUnavailable)")
 
+
 def test_deployment_available():
     deployment = copy.deepcopy(fixture_response("k8s-fixtures", "objects", "deployment-gpu-inference.json"))
     deployment["status"]["readyReplicas"] = 1

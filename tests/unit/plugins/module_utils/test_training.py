@@ -250,10 +250,6 @@ def test_core_endpoints_shape():
     assert training.evaluate_endpoints(None)["ready"] == []
 
 
-
-
-
-
 # ---------------------------------------------------------------- admission answers
 
 
