@@ -35,7 +35,7 @@ API at a glance (``FakeKubeAPI``; docstrings have the details):
   ``set_service_proxy(ns, svc, port, fn_or_text)``
 * faults and auth: ``fail(method, path_regex, status_code=None, body=None,
   fixture=None, times=None, delay=0.0)``, ``forbid(...)``, ``require_token(t)``,
-  ``clear_faults()``
+  ``authorize_with(fn)`` (RBAC: ``tests/support/rbac.py``), ``clear_faults()``
 * inspection: ``requests`` (``Request(method, path, query, headers)``),
   ``requests_to(method, path_regex)``, ``clear_requests()``, ``internal_errors``
 * bodies: ``not_found``, ``already_exists``, ``conflict_modified``, ``invalid`` +
@@ -914,6 +914,7 @@ class FakeKubeAPI:
         self._faults = []
         self._forbids = []
         self._token = None
+        self._authorizer = None
         self._pod_logs = {}
         self._proxies = {}
         self._server = None
@@ -1338,6 +1339,13 @@ class FakeKubeAPI:
             self._forbids.append(rule)
         return rule
 
+    def authorize_with(self, authorizer):
+        """Authorize every request with ``authorizer(request)``: None allows, a dict is the 403 body sent.
+
+        E.g. ``tests.support.rbac.Authorizer(rules)`` plays RBAC for one ClusterRole; None removes it.
+        """
+        self._authorizer = authorizer
+
     def requests_to(self, method=None, path_regex=".*"):
         """Logged requests with that method (None: any) whose path matches ``path_regex``."""
         pattern = re.compile(path_regex)
@@ -1589,7 +1597,8 @@ class FakeKubeAPI:
         path = unquote(split.path) or "/"
         query = dict((k, v[-1]) for k, v in parse_qs(split.query, keep_blank_values=True).items())
         logged = dict((h, headers.get(h)) for h in LOGGED_HEADERS if headers.get(h) is not None)
-        self.requests.append(Request(method, path, query, logged))
+        request = Request(method, path, query, logged)
+        self.requests.append(request)
         call = _Call(method, path, query, headers, body)
         try:
             for fault in self._matching_faults(method, path):
@@ -1600,6 +1609,9 @@ class FakeKubeAPI:
             token = self._token
             if token is not None and headers.get("Authorization") != "Bearer %s" % token[0]:
                 return _json_response(401, token[1])
+            denial = self._authorizer(request) if self._authorizer is not None else None
+            if denial is not None:
+                return _json_response(403, denial)
             response = self._route(call)
         except Reject as reject:
             return _reject_response(reject)
