@@ -53,8 +53,9 @@ if [ "$(readlink "$COLLECTIONS/ai_conformance/rke2" 2>/dev/null)" != "$ROOT" ]; 
   ln -sfn "$ROOT" "$COLLECTIONS/ai_conformance/rke2"
 fi
 
-# ansible-test sanity wants to download get-pip; give it one that uses ensurepip.
-GETPIP="$HOME/.ansible/test/cache/get_pip_24_2.py"
+# ansible-test sanity wants to download get-pip; give it one that uses ensurepip. scripts/test.sh
+# runs ansible-test with HOME=.ansible/test-home (inside the checkout, ignored), where it looks for it.
+GETPIP="$ROOT/.ansible/test-home/.ansible/test/cache/get_pip_24_2.py"
 if [ ! -f "$GETPIP" ]; then
   mkdir -p "$(dirname "$GETPIP")"
   cat > "$GETPIP" <<'PY'

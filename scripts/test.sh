@@ -13,6 +13,10 @@ export ANSIBLE_NOCOLOR=1 PY_COLORS=0
 # Keep what ansible-lint/molecule install (they put the collection under test into
 # $ANSIBLE_HOME/collections) inside the checkout, not in ~/.ansible.
 export ANSIBLE_HOME="$ROOT/.ansible"
+export ANSIBLE_REMOTE_TMP="$ROOT/.ansible/remote-tmp"
+# ansible-test keeps its caches (virtualenvs, the get-pip script) in ~/.ansible/test: give it a
+# home inside the checkout (ignored), keeping the user's pip configuration.
+TEST_HOME="$ROOT/.ansible/test-home"
 STAGES=("$@")
 [ ${#STAGES[@]} -eq 0 ] && STAGES=(unit lint sanity units molecule)
 # outside the repo: inside it, git would hide the copy (tests/output is ignored)
@@ -23,7 +27,8 @@ declare -A RESULT
 failed=0
 
 stage_unit() {
-  python -m pytest tests/unit -q -p no:cacheprovider -n 2  # two workers: much of the time is spent waiting on subprocesses
+  # two workers: much of the time is spent waiting on subprocesses; -rs prints why a test was skipped
+  python -m pytest tests/unit -q -rs -p no:cacheprovider -n 2
 }
 
 stage_lint() {
@@ -41,15 +46,19 @@ copy_collection() {
   return 0
 }
 
+run_ansible_test() {
+  XDG_CONFIG_HOME="${XDG_CONFIG_HOME:-$HOME/.config}" HOME="$TEST_HOME" ansible-test "$@"
+}
+
 stage_sanity() {
   copy_collection
-  (cd "$SANITY_DIR" && ansible-test sanity --python 3.11 --color no)
+  (cd "$SANITY_DIR" && run_ansible_test sanity --python 3.11 --color no)
 }
 
 stage_units() {
   copy_collection
   # the plugin unit tests; role and playbook tests (tests/unit/roles, playbooks) run in the unit stage
-  (cd "$SANITY_DIR" && ansible-test units --python 3.11 --color no --num-workers 1 tests/unit/plugins/)
+  (cd "$SANITY_DIR" && run_ansible_test units --python 3.11 --color no --num-workers 1 tests/unit/plugins/)
 }
 
 stage_molecule() {

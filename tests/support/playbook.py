@@ -28,9 +28,11 @@ def ansible_playbook():
 
 
 def playbook_env(tmp_path, **extra):
-    """Environment of a run: this collection and kubernetes.core, a private ANSIBLE_HOME, no colour."""
+    """Environment of a run: this collection and kubernetes.core, a private ANSIBLE_HOME and remote tmp
+    (nothing written into the user's ~/.ansible), no colour."""
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path(), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
-               ANSIBLE_HOME=str(tmp_path / "ansible-home"), ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"))
+               ANSIBLE_HOME=str(tmp_path / "ansible-home"), ANSIBLE_REMOTE_TMP=str(tmp_path / "ansible-home" / "remote-tmp"),
+               ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"))
     env.update(extra)
     return env
 

