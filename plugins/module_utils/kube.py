@@ -230,6 +230,7 @@ class Kube:
         from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
 
         server = check_kubeconfig(self.module.params)
+        self.target = use_merged_kubeconfig(self.module.params)
         # Do not repeat a request that timed out (urllib3 retries 3 times by default);
         # a refused connection may be retried once.
         urllib3.util.retry.Retry.DEFAULT = urllib3.util.retry.Retry(total=2, connect=1, read=0, status=0, redirect=3)
@@ -243,11 +244,11 @@ class Kube:
         except ApiException as exc:  # the client runs discovery while it is built
             raise error_from_status(exc.status, _decode(exc.body), "GET", "(discovery while connecting)")
         except (urllib3.exceptions.HTTPError, socket.error, OSError) as exc:
-            raise Unreachable(_unreachable_message(exc, describe_target(self.module.params)))
+            raise Unreachable(_unreachable_message(exc, self.target))
         except CoreException as exc:
-            raise ConfigError("%s (%s)" % (to_native(exc), describe_target(self.module.params)))
+            raise ConfigError("%s (%s)" % (to_native(exc), self.target))
         except Exception as exc:  # kubeconfig parse errors surface as many types
-            raise ConfigError("could not load the kubeconfig: %s (%s)" % (to_native(exc), describe_target(self.module.params)))
+            raise ConfigError("could not load the kubeconfig: %s (%s)" % (to_native(exc), self.target))
 
     def _probe_version(self):
         """GET /version with the kubeconfig's TLS and credentials, bounded by request_timeout."""
@@ -256,7 +257,7 @@ class Kube:
         try:
             configuration = core_client._create_configuration(core_client._create_auth_spec(self.module))
         except Exception as exc:  # kubeconfig parse errors surface as many types
-            raise ConfigError("could not load the kubeconfig: %s (%s)" % (to_native(exc), describe_target(self.module.params)))
+            raise ConfigError("could not load the kubeconfig: %s (%s)" % (to_native(exc), self.target))
         api = kubernetes.client.ApiClient(configuration)
         try:
             kubernetes.client.VersionApi(api).get_code(_request_timeout=(self.module.params.get("connect_timeout") or 5, self.request_timeout))
@@ -470,17 +471,81 @@ def _short(value, limit=1500):
 # --------------------------------------------------------------------------- preflight helpers
 
 
+KUBECONFIG_HINT = (
+    "Point at a cluster with KUBECONFIG=/path/to/kubeconfig (a:b merges several, as kubectl does), "
+    "-e conformance_kubeconfig=/path/to/kubeconfig, or make run ARGS='-e conformance_kubeconfig=/path/to/kubeconfig'; "
+    "on an RKE2 server the admin kubeconfig is /etc/rancher/rke2/rke2.yaml."
+)
+# File references in a kubeconfig that are relative to the file that holds them (kubectl ResolvePaths).
+_KUBECONFIG_FILE_FIELDS = {"clusters": ("certificate-authority",), "users": ("client-certificate", "client-key", "tokenFile")}
+_KUBECONFIG_SECTIONS = (("clusters", "cluster"), ("users", "user"), ("contexts", "context"))
+
+
+def kubeconfig_paths(params):
+    """The kubeconfig files the client reads, in order (param, K8S_AUTH_KUBECONFIG, KUBECONFIG, default).
+
+    Each value may list several files separated by ``os.pathsep``, as KUBECONFIG does.
+    """
+    value = params.get("kubeconfig") or os.environ.get("K8S_AUTH_KUBECONFIG")
+    if isinstance(value, dict):
+        return []
+    text = value or os.environ.get("KUBECONFIG") or "~/.kube/config"
+    return [os.path.expanduser(path) for path in text.split(os.pathsep) if path]
+
+
 def kubeconfig_path(params):
-    """The kubeconfig file the client will read (param, K8S_AUTH_KUBECONFIG, KUBECONFIG, default)."""
+    """The kubeconfig file(s) the client reads, for messages (``a:b`` when several are merged)."""
     value = params.get("kubeconfig") or os.environ.get("K8S_AUTH_KUBECONFIG")
     if isinstance(value, dict):
         return "<inline kubeconfig>"
-    if value:
-        return os.path.expanduser(value)
-    env = os.environ.get("KUBECONFIG")
-    if env:
-        return os.path.expanduser(env.split(os.pathsep)[0])
-    return os.path.expanduser("~/.kube/config")
+    return os.pathsep.join(kubeconfig_paths(params))
+
+
+def merge_kubeconfigs(configs):
+    """Merge ``[(path, kubeconfig dict)]`` as kubectl merges KUBECONFIG=a:b.
+
+    The first file that defines a cluster, user or context name wins; current-context
+    comes from the first file that sets one; relative file references are resolved
+    against the folder of the file that holds them.
+    """
+    merged = {"apiVersion": "v1", "kind": "Config", "preferences": {}, "clusters": [], "users": [], "contexts": []}
+    seen = dict((section, set()) for section, dummy in _KUBECONFIG_SECTIONS)
+    for path, config in configs:
+        if not merged.get("current-context") and config.get("current-context"):
+            merged["current-context"] = config["current-context"]
+        base = os.path.dirname(os.path.abspath(path))
+        for section, key in _KUBECONFIG_SECTIONS:
+            for item in config.get(section) or []:
+                if not isinstance(item, dict) or item.get("name") in seen[section]:
+                    continue
+                seen[section].add(item.get("name"))
+                body = dict(item.get(key) or {})
+                for field in _KUBECONFIG_FILE_FIELDS.get(section, ()):
+                    if body.get(field) and not os.path.isabs(os.path.expanduser(body[field])):
+                        body[field] = os.path.join(base, body[field])
+                merged[section].append({"name": item.get("name"), key: body})
+    return merged
+
+
+def load_kubeconfig(params):
+    """The kubeconfig the client will use, merged from every listed file that exists; raises ConfigError."""
+    if isinstance(params.get("kubeconfig"), dict):
+        return params["kubeconfig"]
+    paths = kubeconfig_paths(params)
+    existing = [path for path in paths if os.path.exists(path)]
+    if not existing:
+        raise ConfigError("kubeconfig file %s does not exist. %s" % (kubeconfig_path(params), KUBECONFIG_HINT))
+    configs = []
+    for path in existing:
+        try:
+            with open(path) as handle:
+                config = yaml.safe_load(handle) or {}
+        except (IOError, OSError, yaml.YAMLError) as exc:
+            raise ConfigError("kubeconfig file %s cannot be read: %s" % (path, to_native(exc)))
+        if not isinstance(config, dict):
+            raise ConfigError("kubeconfig file %s is not a kubeconfig (expected a mapping)" % path)
+        configs.append((path, config))
+    return configs[0][1] if len(configs) == 1 else merge_kubeconfigs(configs)
 
 
 def describe_target(params):
@@ -489,15 +554,14 @@ def describe_target(params):
         return "host %s" % params["host"]
     context = params.get("context") or os.environ.get("K8S_AUTH_CONTEXT")
     if not context:
-        context = "%s (current)" % (_current_context(kubeconfig_path(params)) or "<none>")
+        context = "%s (current)" % (_current_context(params) or "<none>")
     return "kubeconfig %s, context %s" % (kubeconfig_path(params), context)
 
 
-def _current_context(path):
+def _current_context(params):
     try:
-        with open(path) as handle:
-            return (yaml.safe_load(handle) or {}).get("current-context")
-    except (IOError, OSError, AttributeError, yaml.YAMLError):
+        return load_kubeconfig(params).get("current-context")
+    except (ConfigError, AttributeError):
         return None
 
 
@@ -511,17 +575,10 @@ def check_kubeconfig(params):
     if isinstance(params.get("kubeconfig"), dict):
         return None
     path = kubeconfig_path(params)
-    if os.environ.get("KUBERNETES_SERVICE_HOST") and not params.get("kubeconfig") and not os.path.exists(path):
+    if os.environ.get("KUBERNETES_SERVICE_HOST") and not params.get("kubeconfig") \
+            and not any(os.path.exists(p) for p in kubeconfig_paths(params)):
         return None  # in-cluster configuration
-    if not os.path.exists(path):
-        raise ConfigError("kubeconfig file %s does not exist" % path)
-    try:
-        with open(path) as handle:
-            config = yaml.safe_load(handle) or {}
-    except (IOError, OSError, yaml.YAMLError) as exc:
-        raise ConfigError("kubeconfig file %s cannot be read: %s" % (path, to_native(exc)))
-    if not isinstance(config, dict):
-        raise ConfigError("kubeconfig file %s is not a kubeconfig (expected a mapping)" % path)
+    config = load_kubeconfig(params)
     contexts = dict((c.get("name"), c.get("context") or {}) for c in config.get("contexts") or [] if isinstance(c, dict))
     wanted = params.get("context") or os.environ.get("K8S_AUTH_CONTEXT") or config.get("current-context")
     known = ", ".join(sorted(c for c in contexts if c)) or "none"
@@ -534,6 +591,19 @@ def check_kubeconfig(params):
         if isinstance(item, dict) and item.get("name") == cluster_name:
             return params.get("host") or (item.get("cluster") or {}).get("server")
     raise ConfigError("context %s of kubeconfig %s refers to cluster %s, which the file does not define" % (wanted, path, cluster_name))
+
+
+def use_merged_kubeconfig(params):
+    """When several kubeconfig files are listed, hand the client the kubectl-style merge (a dict) instead.
+
+    Returns the description of the target for messages (taken before the swap).
+    """
+    target = describe_target(params)
+    if isinstance(params.get("kubeconfig"), dict) or params.get("host") and not params.get("kubeconfig"):
+        return target
+    if len([p for p in kubeconfig_paths(params) if os.path.exists(p)]) > 1:
+        params["kubeconfig"] = load_kubeconfig(params)
+    return target
 
 
 def probe_tcp(host_url, timeout=5.0):

@@ -50,14 +50,16 @@ def access_problems(answers):
     return problems
 
 
-def kubeconfig_cluster_name(path, context=None):
-    """(cluster name of the context, current-context) from a kubeconfig file; (None, None) if unknown."""
-    path = os.path.expanduser((path or "~/.kube/config").split(os.pathsep)[0])
-    try:
-        with open(path) as handle:
-            config = yaml.safe_load(handle) or {}
-    except (IOError, OSError, yaml.YAMLError):
-        return None, None
+def kubeconfig_cluster_name(config, context=None):
+    """(cluster name of the context, current-context) of a kubeconfig (a dict, or a file); (None, None) if unknown."""
+    if not isinstance(config, dict):
+        try:
+            with open(os.path.expanduser(config or "~/.kube/config")) as handle:
+                config = yaml.safe_load(handle) or {}
+        except (IOError, OSError, yaml.YAMLError):
+            return None, None
+        if not isinstance(config, dict):
+            return None, None
     current = config.get("current-context")
     wanted = context or current
     for item in config.get("contexts") or []:

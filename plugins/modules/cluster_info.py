@@ -99,7 +99,7 @@ from ansible_collections.ai_conformance.rke2.plugins.module_utils.kube import (
     Kube,
     KubeError,
     describe_target,
-    kubeconfig_path,
+    load_kubeconfig,
 )
 from ansible_collections.ai_conformance.rke2.plugins.module_utils.platform import (
     access_problems,
@@ -168,7 +168,11 @@ def main():
             cluster=info,
         )
     context = module.params.get("context") or os.environ.get("K8S_AUTH_CONTEXT")
-    name, current = kubeconfig_cluster_name(kubeconfig_path(module.params), context)
+    try:
+        config = load_kubeconfig(module.params)
+    except KubeError:
+        config = {}  # in-cluster or host/token access: no kubeconfig to name the cluster
+    name, current = kubeconfig_cluster_name(config, context)
     info.update({"name": name or kube.host, "context": context or current, "server": kube.host})
     module.exit_json(changed=False, cluster=info)
 

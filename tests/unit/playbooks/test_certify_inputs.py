@@ -73,3 +73,27 @@ def test_comma_separated_requirements_certify_and_write_the_report(fake, tmp_pat
     assert written == ["PRODUCT.yaml", "evidence", "junit.xml", "report.md", "results.json"]
     results = json.loads((tmp_path / "report" / "results.json").read_text())
     assert [r["requirement"] for r in results["requirements"]] == ["dra_support"]
+
+
+def test_no_kubeconfig_says_how_to_point_at_a_cluster(tmp_path):
+    env = playbook.playbook_env(tmp_path, KUBECONFIG=str(tmp_path / "nowhere"))
+    env.pop("K8S_AUTH_KUBECONFIG", None)
+    rc, out, dummy = playbook.certify(tmp_path, {"conformance_report_dir": str(tmp_path / "report")}, env=env)
+    assert rc != 0
+    text = " ".join(out.split())
+    assert "kubeconfig file %s does not exist. Point at a cluster with KUBECONFIG=" % (tmp_path / "nowhere") in text, out
+    assert "-e conformance_kubeconfig=/path/to/kubeconfig" in text and "make run ARGS=" in text
+    assert not (tmp_path / "report").exists()
+
+
+def test_kubeconfig_list_in_the_environment_is_merged(fake, tmp_path):
+    """KUBECONFIG=a:b where a (first) defines nothing current: the context of b is used, as kubectl would."""
+    other = tmp_path / "other.kubeconfig"
+    other.write_text("apiVersion: v1\nkind: Config\nclusters: []\nusers: []\ncontexts: []\n")
+    env = playbook.playbook_env(tmp_path, KUBECONFIG="%s:%s" % (other, fake.kubeconfig))
+    env.pop("K8S_AUTH_KUBECONFIG", None)
+    rc, out, dummy = playbook.certify(tmp_path, {"conformance_report_dir": str(tmp_path / "report"),
+                                                 "conformance_requirements": "dra_support"}, env=env)
+    assert rc == 0, out
+    results = json.loads((tmp_path / "report" / "results.json").read_text())
+    assert [r["requirement"] for r in results["requirements"]] == ["dra_support"]

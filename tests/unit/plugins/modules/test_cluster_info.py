@@ -3,7 +3,9 @@
 import time
 
 import pytest
+import yaml
 
+from ansible_collections.ai_conformance.rke2.plugins.module_utils.kube import merge_kubeconfigs
 from ansible_collections.ai_conformance.rke2.plugins.modules import cluster_info
 from tests.support.fakeapi import FakeKubeAPI
 from tests.support.modrun import run_module
@@ -38,7 +40,51 @@ def test_missing_kubeconfig(capsys, tmp_path):
     path = str(tmp_path / "nope")
     out = preflight(capsys, kubeconfig=path)
     assert out["failed"]
-    assert out["msg"] == "Cannot use the cluster (kubeconfig %s, context <none> (current)): kubeconfig file %s does not exist" % (path, path)
+    assert out["msg"].startswith("Cannot use the cluster (kubeconfig %s, context <none> (current)): kubeconfig file %s does not exist. "
+                                 % (path, path))
+    for hint in ("KUBECONFIG=/path/to/kubeconfig", "-e conformance_kubeconfig=", "make run ARGS="):
+        assert hint in out["msg"]
+
+
+def write(path, config):
+    path.write_text(yaml.safe_dump(config))
+    return str(path)
+
+
+def test_kubeconfig_list_is_merged_as_kubectl_does(fake, capsys, tmp_path, monkeypatch):
+    """KUBECONFIG=a:b: the context is in b and so is current-context (a sets none); a's same-named entries win."""
+    first = write(tmp_path / "a", {"apiVersion": "v1", "kind": "Config",
+                                   "clusters": [{"name": "rke2-lab", "cluster": {"server": fake.url}}],
+                                   "users": [{"name": "rke2-lab", "user": {}}],
+                                   "contexts": [{"name": "elsewhere", "context": {"cluster": "rke2-lab", "user": "rke2-lab"}}]})
+    second = write(tmp_path / "b", {"apiVersion": "v1", "kind": "Config", "current-context": "rke2-lab",
+                                    "clusters": [{"name": "rke2-lab", "cluster": {"server": "https://127.0.0.1:1"}}],
+                                    "users": [{"name": "rke2-lab", "user": {}}],
+                                    "contexts": [{"name": "rke2-lab", "context": {"cluster": "rke2-lab", "user": "rke2-lab"}}]})
+    monkeypatch.setenv("KUBECONFIG", "%s:%s:%s" % (first, tmp_path / "missing", second))
+    monkeypatch.delenv("K8S_AUTH_KUBECONFIG", raising=False)
+    out = preflight(capsys)
+    assert not out.get("failed"), out
+    assert out["cluster"]["context"] == "rke2-lab" and out["cluster"]["server"] == fake.url  # a's cluster entry won
+    # the same list given as the kubeconfig option
+    monkeypatch.delenv("KUBECONFIG")
+    out = preflight(capsys, kubeconfig="%s:%s" % (first, second))
+    assert not out.get("failed"), out
+    assert out["cluster"]["name"] == "rke2-lab"
+
+
+def test_merge_keeps_first_names_and_resolves_relative_files(tmp_path):
+    a = {"current-context": "", "clusters": [{"name": "c", "cluster": {"server": "https://a", "certificate-authority": "ca.crt"}}],
+         "users": [{"name": "u", "user": {"client-key": "/abs/key", "client-certificate": "sub/cert"}}], "contexts": []}
+    b = {"current-context": "x", "clusters": [{"name": "c", "cluster": {"server": "https://b"}},
+                                              {"name": "d", "cluster": {"server": "https://d"}}],
+         "contexts": [{"name": "x", "context": {"cluster": "d", "user": "u"}}]}
+    merged = merge_kubeconfigs([("/etc/kube/a", a), ("/home/b", b)])
+    assert merged["current-context"] == "x"
+    assert merged["clusters"] == [{"name": "c", "cluster": {"server": "https://a", "certificate-authority": "/etc/kube/ca.crt"}},
+                                  {"name": "d", "cluster": {"server": "https://d"}}]
+    assert merged["users"] == [{"name": "u", "user": {"client-key": "/abs/key", "client-certificate": "/etc/kube/sub/cert"}}]
+    assert [c["name"] for c in merged["contexts"]] == ["x"]
 
 
 def test_unknown_context_lists_the_known_ones(fake, capsys):
