@@ -53,6 +53,16 @@ if [ "$(readlink "$COLLECTIONS/ai_conformance/rke2" 2>/dev/null)" != "$ROOT" ]; 
   ln -sfn "$ROOT" "$COLLECTIONS/ai_conformance/rke2"
 fi
 
+# Playbooks find the collections next to them (Ansible searches <playbook dir>/collections), so
+# they work from any folder, without this checkout's ansible.cfg.
+# (collections beside site.yml too: playbooks imported by a playbook do not add their own folder).
+if [ "$(readlink "$ROOT/playbooks/collections" 2>/dev/null)" != "../.collections" ]; then
+  ln -sfn ../.collections "$ROOT/playbooks/collections"
+fi
+if [ "$(readlink "$ROOT/collections" 2>/dev/null)" != ".collections" ]; then
+  ln -sfn .collections "$ROOT/collections"
+fi
+
 # ansible-test sanity wants to download get-pip; give it one that uses ensurepip. scripts/test.sh
 # runs ansible-test with HOME=.ansible/test-home (inside the checkout, ignored), where it looks for it.
 GETPIP="$ROOT/.ansible/test-home/.ansible/test/cache/get_pip_24_2.py"
