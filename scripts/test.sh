@@ -65,6 +65,7 @@ stage_molecule() {
   local rc=0
   for scenario in $(ls extensions/molecule); do
     [ -f "extensions/molecule/$scenario/molecule.yml" ] || continue
+    [ "$scenario" = default ] && continue  # placeholder that silences Molecule's shared-state lookup
     echo "== molecule test -s $scenario"
     (cd extensions && molecule test -s "$scenario") || rc=1
   done
