@@ -4,7 +4,7 @@
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
+cd "$ROOT" || exit 1
 VENV="$ROOT/.venv"
 export PATH="$VENV/bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH="$ROOT/.collections"
@@ -32,7 +32,8 @@ stage_unit() {
 }
 
 stage_lint() {
-  ansible-lint --offline --profile production
+  # shell scripts too (ansible-test sanity's shellcheck only sees *.sh)
+  shellcheck scripts/*.sh .ci/run && ansible-lint --offline --profile production
 }
 
 # ansible-test needs the collection at .../ansible_collections/<ns>/<name>: test a copy of the working tree.
@@ -47,7 +48,8 @@ copy_collection() {
 }
 
 run_ansible_test() {
-  XDG_CONFIG_HOME="${XDG_CONFIG_HOME:-$HOME/.config}" HOME="$TEST_HOME" ansible-test "$@"
+  local config_home="${XDG_CONFIG_HOME:-$HOME/.config}"  # pip's user configuration stays the user's
+  XDG_CONFIG_HOME="$config_home" HOME="$TEST_HOME" ansible-test "$@"
 }
 
 stage_sanity() {
@@ -63,7 +65,8 @@ stage_units() {
 
 stage_molecule() {
   local rc=0
-  for scenario in $(ls extensions/molecule); do
+  for dir in extensions/molecule/*/; do
+    scenario="$(basename "$dir")"
     [ -f "extensions/molecule/$scenario/molecule.yml" ] || continue
     [ "$scenario" = default ] && continue  # placeholder that silences Molecule's shared-state lookup
     echo "== molecule test -s $scenario"
