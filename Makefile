@@ -23,7 +23,7 @@ test: setup-test
 	@bash scripts/test.sh
 
 unit: setup-test
-	$(PY) -m pytest tests/unit -q -n 2
+	$(PY) -m pytest tests/unit -q -rs -n 2
 
 lint: setup-test
 	$(VENV)/bin/ansible-lint --offline --profile production

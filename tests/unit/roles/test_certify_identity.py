@@ -146,3 +146,18 @@ def test_ai_inference_missing_gatewayclass_permission_is_an_error(fake, identity
     assert not [c for c in result["checks"] if c["status"] == "failed"], result["checks"]
     assert any('cannot list resource "gatewayclasses"' in c["message"] for c in result["checks"] if c["status"] == "error"), \
         result["checks"]
+
+
+def test_certify_playbook_under_the_identity(fake, identity, tmp_path):
+    """The whole certify phase (preflight access review, leftover cleanup, a check, the report) needs nothing more."""
+    from tests.support.playbook import certify
+
+    kubeconfig, authorizer = identity
+    add_driver(fake)
+    play_dra(fake)
+    rc, out, dummy = certify(tmp_path, {"conformance_kubeconfig": kubeconfig, "conformance_requirements": "dra_support",
+                                        "conformance_report_dir": str(tmp_path / "report")})
+    assert rc == 0, out
+    assert authorizer.denied == [], [a.describe() for a in authorizer.denied]
+    assert fake.requests_to("GET", r"/api/v1/namespaces$")  # the leftover cleanup ran under the identity
+    assert '"passed"' in (tmp_path / "report" / "results.json").read_text()
