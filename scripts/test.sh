@@ -14,6 +14,8 @@ export ANSIBLE_NOCOLOR=1 PY_COLORS=0
 # $ANSIBLE_HOME/collections) inside the checkout, not in ~/.ansible.
 export ANSIBLE_HOME="$ROOT/.ansible"
 export ANSIBLE_REMOTE_TMP="$ROOT/.ansible/remote-tmp"
+# caches of pip, ansible-lint (ansible-compat) and Molecule's ephemeral dirs: in the checkout too
+export XDG_CACHE_HOME="$ROOT/.cache/xdg"
 # ansible-test keeps its caches (virtualenvs, the get-pip script) in ~/.ansible/test: give it a
 # home inside the checkout (ignored), keeping the user's pip configuration.
 TEST_HOME="$ROOT/.ansible/test-home"

