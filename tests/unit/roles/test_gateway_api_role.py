@@ -72,10 +72,12 @@ def test_workload_kind_follows_the_values():
 def test_crd_source_defaults_to_the_pinned_release_and_can_be_local():
     assert render("{{ gateway_api_crds_url }}") == (
         "https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.4.1/standard-install.yaml")
-    crds = load_tasks("crds.yml")
-    apply = [t for t in crds if "kubernetes.core.k8s" in t][0]["kubernetes.core.k8s"]
-    assert render(apply["src"]) == render("{{ gateway_api_crds_url }}")
-    assert render(apply["src"], gateway_api_crds_src="/srv/airgap/standard-install.yaml") == "/srv/airgap/standard-install.yaml"
+    block = [t for t in load_tasks("crds.yml") if "block" in t and "rescue" in t][0]
+    apply = [t for t in block["block"] if "kubernetes.core.k8s" in t][0]["kubernetes.core.k8s"]
+    source = block["vars"]["_gateway_api_crds_from"]
+    assert apply["src"] == "{{ _gateway_api_crds_from }}"
+    assert render(source) == render("{{ gateway_api_crds_url }}")
+    assert render(source, gateway_api_crds_src="/srv/airgap/standard-install.yaml") == "/srv/airgap/standard-install.yaml"
 
 
 def load_tasks(name):
