@@ -20,7 +20,7 @@ from tests.support.fakeapi import FakeKubeAPI
 from tests.support.kubectl import kubectl
 from tests.support.playbook import REPO_ROOT, playbook_env, run_playbook
 from tests.unit.roles.test_gateway_api_playbook import Rke2
-from tests.unit.roles.test_training_operator_apply import manifests_with_ca, play_operator  # noqa: F401 (fixture)
+from tests.unit.roles.test_training_operator_apply import build_manifests_with_ca, play_operator
 
 PLAYBOOK = REPO_ROOT + "/playbooks/addons.yml"
 HELMCHART = ("helm.cattle.io/v1", "helmcharts")
@@ -102,12 +102,18 @@ INSTALLERS = [
 ]
 
 
+@pytest.fixture(scope="module")
+def manifests(tmp_path_factory):
+    """A local copy of the Training Operator's manifests (the role downloads them by default)."""
+    return build_manifests_with_ca(str(tmp_path_factory.mktemp("manifests")))
+
+
 @pytest.fixture
-def cluster(manifests_with_ca):  # noqa: F811 (fixture)
+def cluster(manifests):
     with FakeKubeAPI() as fake:
         helm = HelmController(fake)
         for installer in INSTALLERS:
-            installer.setup(fake, helm, manifests_with_ca)
+            installer.setup(fake, helm, manifests)
         yield fake
 
 
@@ -134,8 +140,8 @@ def snapshot(fake):
                  o["metadata"].get("resourceVersion")) for o in fake.objects())
 
 
-def test_every_installer_with_defaults_then_nothing_changes(cluster, tmp_path, manifests_with_ca):  # noqa: F811
-    rc, changed, out = addons(cluster, tmp_path, manifests_with_ca)
+def test_every_installer_with_defaults_then_nothing_changes(cluster, tmp_path, manifests):
+    rc, changed, out = addons(cluster, tmp_path, manifests)
     assert rc == 0, out
     assert changed > 0
     for installer in INSTALLERS:
@@ -143,14 +149,14 @@ def test_every_installer_with_defaults_then_nothing_changes(cluster, tmp_path, m
         installer.installed(cluster)
     assert cluster.get_object(HELMCHART[0], HELMCHART[1], "kueue", "kube-system") is None  # gang_scheduler defaults to volcano
     installed = snapshot(cluster)
-    rc, changed, out = addons(cluster, tmp_path, manifests_with_ca)
+    rc, changed, out = addons(cluster, tmp_path, manifests)
     assert rc == 0 and changed == 0, out
     assert snapshot(cluster) == installed
 
 
-def test_check_mode_creates_nothing(cluster, tmp_path, manifests_with_ca):  # noqa: F811
+def test_check_mode_creates_nothing(cluster, tmp_path, manifests):
     before = snapshot(cluster)
-    rc, changed, out = addons(cluster, tmp_path, manifests_with_ca, check=True)
+    rc, changed, out = addons(cluster, tmp_path, manifests, check=True)
     assert rc == 0, out
     for installer in INSTALLERS:
         assert ran(out, installer.role), installer.role
@@ -160,10 +166,10 @@ def test_check_mode_creates_nothing(cluster, tmp_path, manifests_with_ca):  # no
     assert writes == []
 
 
-def test_kueue_is_installed_instead_when_chosen(tmp_path, manifests_with_ca):  # noqa: F811
+def test_kueue_is_installed_instead_when_chosen(tmp_path, manifests):
     with FakeKubeAPI() as fake:
         HelmController(fake).release("kueue", ["kueue-controller-manager"])
-        rc, changed, out = addons(fake, tmp_path, manifests_with_ca, gang_scheduler="kueue", gateway_api_enabled=False,
+        rc, changed, out = addons(fake, tmp_path, manifests, gang_scheduler="kueue", gateway_api_enabled=False,
                                   training_operator_enabled=False)
         assert rc == 0, out
         helmchart_installed("kueue", "0.19.2")(fake)

@@ -25,8 +25,12 @@ CA = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="
 
 @pytest.fixture(scope="module")
 def manifests_with_ca(tmp_path_factory):
+    return build_manifests_with_ca(str(tmp_path_factory.mktemp("manifests")))
+
+
+def build_manifests_with_ca(root):
     """The temporary manifest copy with a caBundle in the VWC and the CRD schemas dropped (speed: 3 MB less YAML)."""
-    local_manifests = build_local_manifests(str(tmp_path_factory.mktemp("manifests")))
+    local_manifests = build_local_manifests(root)
     for path in glob.glob(os.path.join(local_manifests, "..", "..", "base", "crds", "kubeflow.org_*.yaml")):
         with open(path) as handle:
             crd = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
