@@ -28,6 +28,31 @@ options:
       - Identifier of this certification run, put in the C(ai-conformance.rke2/run-id) label of every object the
         module creates. A random one is used when not given.
     type: str
+  tolerations:
+    description:
+      - Tolerations every test pod carries (for example of tainted GPU nodes), besides the toleration of the
+        accelerator resource's own taint that test pods requesting it always get.
+    type: list
+    elements: dict
+    default: []
+  image_registry:
+    description:
+      - Registry host (optionally with a path) that replaces the registry of every test image, for air-gapped
+        mirrors, for example C(mirror.example.com:5000). Images are pinned in the collection's table of test images.
+    type: str
+  image_pull_secrets:
+    description:
+      - Image pull Secrets (type C(kubernetes.io/dockerconfigjson)) the test pods use, as C(namespace/name) or C(name)
+        (namespace C(default)). Test pods run in temporary namespaces, so the module copies each Secret into them and
+        deletes the copy with the namespace.
+    type: list
+    elements: str
+    default: []
+  images:
+    description:
+      - Overrides of single entries of the table of test images (key to image reference), applied before I(image_registry).
+    type: dict
+    default: {}
 notes:
   - Every object the module creates is labelled C(app.kubernetes.io/managed-by=ai-conformance-rke2) and deleted before
     the module returns, also when a check fails. Leftovers of an interrupted run are removed by M(ai_conformance.rke2.cleanup).

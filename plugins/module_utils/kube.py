@@ -29,6 +29,7 @@ except ImportError:  # pragma: no cover - Python 2 is not supported
 from ansible.module_utils.common.text.converters import to_native, to_text
 
 from ansible_collections.ai_conformance.rke2.plugins.module_utils import pods as pod_status
+from ansible_collections.ai_conformance.rke2.plugins.module_utils import policy
 from ansible_collections.ai_conformance.rke2.plugins.module_utils.result import ResultBuilder, validate_result
 
 try:
@@ -61,10 +62,24 @@ REQUIREMENT_LABEL = "ai-conformance.rke2/requirement"
 RUN_ID_LABEL = "ai-conformance.rke2/run-id"
 MANAGED_SELECTOR = "%s=%s" % (MANAGED_BY_LABEL, MANAGED_BY_VALUE)
 
+# Pod Security level every temporary namespace enforces: a pass also proves the
+# workload runs under it (RKE2's CIS profile enforces restricted cluster-wide).
+POD_SECURITY_LABELS = {
+    "pod-security.kubernetes.io/enforce": "restricted",
+    "pod-security.kubernetes.io/enforce-version": "latest",
+    "pod-security.kubernetes.io/warn": "restricted",
+    "pod-security.kubernetes.io/warn-version": "latest",
+}
+
 COMMON_ARG_SPEC = {
     "timeout": {"type": "int", "default": 180},
     "request_timeout": {"type": "int", "default": 20},
     "run_id": {"type": "str"},
+    # test pods (testpods.py): tolerations, image mirror, pull secrets, image overrides
+    "tolerations": {"type": "list", "elements": "dict", "default": []},
+    "image_registry": {"type": "str"},
+    "image_pull_secrets": {"type": "list", "elements": "str", "default": [], "no_log": False},
+    "images": {"type": "dict", "default": {}},
 }
 
 
@@ -127,12 +142,16 @@ class WaitTimeout(KubeError):
 
 
 class Stuck(KubeError):
-    """A wait stopped early because what it waits for cannot happen."""
+    """A wait stopped early because what it waits for cannot happen.
 
-    def __init__(self, message, kind="stuck", state=None):
+    ``cause`` is the policy's cause (``policy.CAUSES``); by default derived from ``kind``.
+    """
+
+    def __init__(self, message, kind="stuck", state=None, cause=None):
         super(Stuck, self).__init__(message)
         self.kind = kind
         self.state = state
+        self.cause = cause or policy.classify_stuck(kind)
 
 
 _STATUS_ERRORS = {401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict, 422: Invalid}
@@ -402,9 +421,23 @@ class Kube:
     def temp_namespace(self, requirement):
         """Create a uniquely named namespace labelled as ours; returns its name."""
         name = "aic-%s-%s" % (requirement.replace("_", "-"), random_suffix())
-        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": self.labels(requirement)}}
+        labels = dict(self.labels(requirement), **POD_SECURITY_LABELS)
+        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
         self.create(body)
+        self._copy_pull_secrets(name, requirement)
         return name
+
+    def _copy_pull_secrets(self, namespace, requirement):
+        """Copy the ``image_pull_secrets`` (``ns/name`` or ``name`` in default) into a temporary namespace."""
+        for ref in self.module.params.get("image_pull_secrets") or []:
+            source_ns, _sep, secret_name = ref.rpartition("/")
+            source = self.get("v1", "Secret", secret_name, source_ns or "default")
+            if source is None:
+                raise NotFound("image pull Secret %s not found (image_pull_secrets names namespace/name, default namespace 'default')" % ref,
+                               status=404)
+            copy_body = {"apiVersion": "v1", "kind": "Secret", "type": source.get("type"), "data": source.get("data") or {},
+                         "metadata": {"name": secret_name, "namespace": namespace, "labels": self.labels(requirement)}}
+            self.create(copy_body, track=False)
 
     def cleanup(self):
         """Delete every tracked object, newest first, namespaces last.
@@ -451,10 +484,12 @@ class Kube:
             for pod in found:
                 problem = pod_status.pod_problem(pod)
                 if problem:
+                    classified = policy.classify_pod(pod)
                     raise Stuck(
                         "pod %s/%s cannot reach %s: %s" % (namespace, pod["metadata"]["name"], phase, problem["message"]),
                         kind=problem["kind"],
                         state=pod_status.summarize(found),
+                        cause=classified[0] if classified else None,
                     )
             ready = [p for p in found if pod_status.reached(p, phase)]
             return len(ready) >= count, pod_status.summarize(found)
@@ -570,9 +605,10 @@ def run_requirement(module, requirement, verify, kube_factory=Kube):
         kube = kube_factory(module)
         status = verify(kube, module.params, result)
     except Stuck as exc:
-        result.error("%s_run" % requirement, "stopped: %s" % exc)
+        result.outcome("%s_run" % requirement, exc.cause if policy.status_for(exc.cause) == "error" else "timeout",
+                       "stopped: %s" % exc)
     except KubeError as exc:
-        result.error("%s_run" % requirement, to_native(exc))
+        result.from_exception("%s_run" % requirement, exc)
     except Exception as exc:  # a bug must not leave objects behind or hide the result
         result.error("%s_run" % requirement, "internal error: %s" % to_native(exc), observed=traceback.format_exc())
     finally:
@@ -581,7 +617,7 @@ def run_requirement(module, requirement, verify, kube_factory=Kube):
             if any(report.values()):
                 result.add_evidence("cleanup", report)
             if report["failed"]:
-                result.error("cleanup", "could not delete: %s" % "; ".join(report["failed"]))
+                result.error("cleanup", "could not delete: %s" % "; ".join(report["failed"]), cause="api_unavailable")
     if status is not None and result.has_failures():
         status = None  # an override (e.g. not_applicable) never hides a failure
     module.exit_json(changed=False, result=validate_result(result.finish(status)))

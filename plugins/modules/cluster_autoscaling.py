@@ -266,7 +266,7 @@ def scale_up(kube, params, result, nodes):
     message = "cluster-autoscaler scaled up %s; node %s joined and runs the pod requesting %d %s" % (
         ", ".join(groups) or "a node group (no TriggeredScaleUp event seen)", info["pod_node"],
         params["scale_test_accelerators"], resource)
-    result.passed(name, message, observed=info, expected=expected)
+    result.exercised(name, message, observed=info, expected=expected)
     return added, namespace
 
 
@@ -285,7 +285,7 @@ def scale_down(kube, params, result, added, namespace):
         result.failed(name, "the added node(s) were not removed: %s" % exc, expected=expected)
         return
     result.add_evidence("nodes-after-scale-down", autoscaling.node_rows(kube.list("v1", "Node"), params["accelerator_resource"]))
-    result.passed(name, "cluster-autoscaler removed %s after the pod was deleted" % ", ".join(added), expected=expected)
+    result.exercised(name, "cluster-autoscaler removed %s after the pod was deleted" % ", ".join(added), expected=expected)
 
 
 def verify(kube, params, result):

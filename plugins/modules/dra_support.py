@@ -155,7 +155,7 @@ def check_allocation(kube, params, result, check_mode):
         return
     result.add_evidence("allocation", state["claim"])
     result.add_evidence("pod-view-of-devices", kube.pod_logs(namespace, pod["metadata"]["name"], tail_lines=200), "text")
-    result.passed(name, state["message"], observed=state["claim"], expected=expected)
+    result.exercised(name, state["message"], observed=state["claim"], expected=expected)
 
 
 def verify(kube, params, result):

@@ -342,7 +342,7 @@ def run_job_a(run, result):
         return False
     observed = {"pods": pods.summarize(state["pods"]), "group": gang.group_summary(state["group"])}
     result.add_evidence("job-a-group", state["group"] or {}, "json")
-    result.passed(name, "job A: %s and Running" % gang.evaluate_gang(state["pods"], count)["message"], observed, expected)
+    result.exercised(name, "job A: %s and Running" % gang.evaluate_gang(state["pods"], count)["message"], observed, expected)
     return True
 
 
@@ -383,7 +383,7 @@ def run_job_b(run, result):
     observed["reasons"] = why["messages"]
     result.add_evidence("job-b-reasons", "\n".join(why["messages"]) + "\n" if why["messages"] else "(none reported)\n", "text")
     if why["verdict"] == "lack_of_resource":
-        result.passed(name, "job B (%d pods of %s %s, %s in all, %s free) stayed completely unscheduled for %ss: %s" % (
+        result.exercised(name, "job B (%d pods of %s %s, %s in all, %s free) stayed completely unscheduled for %ss: %s" % (
             count, run.plan["request"], run.plan["resource"], run.plan["job_b_total"], run.plan["free"], held_for,
             why["message"]), observed, expected)
     elif why["verdict"] == "admitted":

@@ -298,7 +298,7 @@ def check_reconciliation(kube, profile, namespace, image, timeout, result):
         result.failed("reconciliation", "%s %s/%s reports Succeeded but no pod with %s exists: nothing was run" % (
             kind, namespace, name, selector), summary, expected)
     else:
-        result.passed("reconciliation", "%s %s/%s reached Succeeded (%s) after the controller ran %d pod(s): %s" % (
+        result.exercised("reconciliation", "%s %s/%s reached Succeeded (%s) after the controller ran %d pod(s): %s" % (
             kind, namespace, name, last.get("reason") or "no reason", len(seen["pods"]),
             ", ".join(p["metadata"]["name"] for p in seen["pods"])), summary, expected)
 

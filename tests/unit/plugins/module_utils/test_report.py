@@ -23,6 +23,7 @@ def catalogue():
 def sample_results():
     ok = ResultBuilder("dra_support")
     ok.passed("dra_api_resources", "resource.k8s.io serves all 4 required resources")
+    ok.exercised("dra_dry_run", "the API accepted v1 DeviceClass, ResourceClaim and ResourceClaimTemplate")
     ok.skipped("dra_allocation", "allocation test not run: no DeviceClass exists")
     ok.add_evidence("api-resources", "NAME   APIVERSION\n")
     bad = ResultBuilder("gang_scheduling")
@@ -72,12 +73,13 @@ def test_junit_is_valid_xml_with_one_case_per_check(catalogue):
     root = ET.fromstring(files["junit.xml"].split("\n", 1)[1])
     assert root.tag == "testsuites"
     cases = root.findall(".//testcase")
-    assert [c.get("name") for c in cases] == ["dra_api_resources", "dra_allocation", "gang_job_b", "traffic", "cluster_autoscaling"]
-    failure = cases[2].find("failure")
+    assert [c.get("name") for c in cases] == ["dra_api_resources", "dra_dry_run", "dra_allocation", "gang_job_b", "traffic",
+                                              "cluster_autoscaling"]
+    failure = cases[3].find("failure")
     assert failure is not None and failure.get("message") == 'gang violated: 2 of 3 pods bound <&"|>'
-    assert cases[3].find("error") is not None
-    assert cases[1].find("skipped") is not None
-    assert root.get("tests") == "5" and root.get("failures") == "1" and root.get("errors") == "1" and root.get("skipped") == "2"
+    assert cases[4].find("error") is not None
+    assert cases[2].find("skipped") is not None
+    assert root.get("tests") == "6" and root.get("failures") == "1" and root.get("errors") == "1" and root.get("skipped") == "2"
 
 
 def test_summary_unmet_must_and_markdown(catalogue):
