@@ -413,11 +413,13 @@ def compare_checklists(official, catalogue):
     return problems
 
 
-def choose_checklist(doc, catalogue, version, source):
-    """(official items or None, problems) from a parsed conformance_checklist_file (``doc``; None: not given)."""
-    if doc is None:
+def choose_checklist(doc, catalogue, version, source=None, error=None):
+    """(official items or None, problems) from the parsed conformance_checklist_file ``doc`` read from ``source``."""
+    if not source:
         return None, []
     fix = "point conformance_checklist_file at docs/AIConformance-%s.yaml of a cncf/k8s-ai-conformance checkout" % version
+    if error:
+        return None, [_item("checklist_file", BLOCKING, "cannot read %s (%s); the catalogue's wording was used" % (source, error), fix)]
     try:
         items = load_checklist(doc)
     except ValueError as exc:

@@ -328,6 +328,11 @@ def product_yaml(catalogue, results, metadata, cluster, checklist=None, junit_li
     return header + yaml.safe_dump({"metadata": meta, "spec": spec}, sort_keys=False, width=1000, allow_unicode=True)
 
 
+def product_dir_name(metadata):
+    """Directory of the product under vX.Y/: platformName lower-cased (RKE2 -> rke2)."""
+    return re.sub(r"[^a-z0-9]+", "-", (metadata.get("platformName") or "product").lower()).strip("-") or "product"
+
+
 def explain_unmet(results):
     """explain(req_id, status) for readiness: what to do about a MUST that is not Implemented."""
     by_id = dict((r["requirement"], r) for r in results)
