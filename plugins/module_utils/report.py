@@ -411,10 +411,10 @@ def readiness_markdown(readiness):
     if readiness["blocking"]:
         lines.append("")
     if readiness["warnings"]:
-        lines += ["Warnings:", ""] + ["- %s. %s" % (i["message"], i["fix"]) for i in readiness["warnings"]] + [""]
+        lines += ["Warnings:", ""] + ["- %s. **Fix:** %s" % (i["message"], i["fix"]) for i in readiness["warnings"]] + [""]
     if readiness["to_confirm"]:
         lines += ["To confirm before submitting (the validator checks these over the network):", ""]
-        lines += ["- %s (%s)" % (i["message"], i["fix"]) for i in readiness["to_confirm"]] + [""]
+        lines += ["- %s: %s." % (i["message"], i["fix"]) for i in readiness["to_confirm"]] + [""]
     return lines
 
 
