@@ -333,12 +333,15 @@ def product_dir_name(metadata):
     return re.sub(r"[^a-z0-9]+", "-", (metadata.get("platformName") or "product").lower()).strip("-") or "product"
 
 
-def explain_unmet(results):
+def explain_unmet(results, known_ids=None):
     """explain(req_id, status) for readiness: what to do about a MUST that is not Implemented."""
     by_id = dict((r["requirement"], r) for r in results)
 
     def explain(req_id, status):
         res = by_id.get(req_id)
+        if res is None and known_ids is not None and req_id not in known_ids:
+            return ("this collection's catalogue has no %s, so nothing verified it: add your own evidence and set "
+                    "Implemented by hand, and report the gap to the collection" % req_id)
         if res is None:
             return "it was not verified: select it (conformance_requirements, or leave that empty for all) and re-run"
         checks = res.get("checks") or []
@@ -450,7 +453,8 @@ def render_report(cluster, checklist, catalogue, results, requested, metadata, g
     present = dict(existing or {})
     present.update(checked)
     readiness = ready_mod.check_product(checked["PRODUCT.yaml"], checklist, items, present, location=location,
-                                        explain=explain_unmet(results), official=checklist_items is not None,
+                                        explain=explain_unmet(results, [r["id"] for r in catalogue]),
+                                        official=checklist_items is not None,
                                         extra=checklist_problems)
     readiness["checked"] = location
     readiness["headline"] = ready_mod.headline(readiness)

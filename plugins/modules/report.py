@@ -17,7 +17,7 @@ description:
   - Writes C(results.json), C(report.md), C(junit.xml), a draft CNCF C(PRODUCT.yaml) and one evidence page
     per requirement (C(evidence/<id>.md) plus raw evidence files) into O(report_dir).
   - Checks the PRODUCT.yaml offline against the rules of the CNCF submission validator (readiness) and writes the
-    verdict at the top of C(report.md), into C(results.json) and into the returned O(ignore:summary).
+    verdict at the top of C(report.md), into C(results.json) and into the returned RV(summary).
   - With O(submission_dir) also lays out C(v<checklist>/<product>/) as the cncf/k8s-ai-conformance repository
     expects - C(PRODUCT.yaml), C(README.md), the evidence, the JUnit file and the results - and checks that one.
   - Returns the requirements at level MUST that are not met, so that the play can fail after everything is written.

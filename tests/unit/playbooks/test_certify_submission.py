@@ -37,6 +37,7 @@ def run(tmp_path_factory):
 def test_readiness_lists_the_unmet_musts_without_changing_the_exit_status(run):
     assert run["rc"] == 0, run["out"]
     out = " ".join(run["out"].split())
+    assert "report in %s; submission in %s" % (run["tmp"] / "report", run["tmp"] / "cncf" / "v1.34" / "rke2") in out
     assert "Not ready to submit: 8 blocking problem(s): ai_inference is a MUST but its status is 'Not Implemented'" in out
     results = json.loads((run["tmp"] / "report" / "results.json").read_text())
     assert [r["status"] for r in results["requirements"]] == ["passed", "not_applicable"]

@@ -348,6 +348,16 @@ def test_official_checklist_wording_is_copied_and_compared():
     items, problems = readiness.choose_checklist(changed, catalogue("1.34"), "1.34", "AIConformance-1.34.yaml")
     assert items is not None and {(p["rule"], p["requirement"]) for p in problems} == {
         ("catalogue_mismatch", "workload_sandboxing"), ("catalogue_mismatch", "dra_support")}
+    changed["spec"]["security"][-1]["level"] = "MUST"  # an official MUST the catalogue does not know
+    results = [passing_result(r["id"]) for r in catalogue("1.34")]
+    dummy, files, summary = report.render_report(CLUSTER, "1.34", catalogue("1.34"), results, [r["id"] for r in catalogue("1.34")],
+                                                 PRODUCT, GENERATED, checklist_items=readiness.load_checklist(changed),
+                                                 checklist_problems=problems, submission_product="rke2")
+    assert "dra_support" not in files["PRODUCT.yaml"]
+    blocking = summary["readiness"]["blocking"]
+    assert [(p["rule"], p["requirement"]) for p in blocking] == [("must_not_implemented", "workload_sandboxing")]
+    assert "catalogue has no workload_sandboxing" in blocking[0]["fix"]
+    assert {p["rule"] for p in summary["readiness"]["warnings"]} == {"catalogue_mismatch"}
 
 
 def test_a_wrong_or_unreadable_checklist_file_is_blocking():
