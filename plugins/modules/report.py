@@ -65,7 +65,9 @@ options:
     description: Root of a submission (e.g. a cncf/k8s-ai-conformance checkout); the files go to C(v<checklist>/<product>/) in it.
     type: path
   submission_product:
-    description: Directory name of the product under C(v<checklist>/); defaults to C(platformName) of O(product), lower-cased.
+    description:
+      - Directory name of the product under C(v<checklist>/) (one name, no C(/)); defaults to C(platformName) of O(product),
+        lower-cased.
     type: str
   run_info:
     description: How the evidence was produced, for the submission's C(README.md) (keys C(collection_version), C(command)).
@@ -208,6 +210,10 @@ def main():
     items, problems = choose_checklist(doc, params["catalogue"], params["checklist"], params["checklist_file"], error)
     submission_path = product = None
     existing = {}
+    if params["submission_product"] is not None and (not params["submission_product"] or "/" in params["submission_product"]
+                                                     or params["submission_product"] in (".", "..")):
+        module.fail_json(msg="submission_product must be one directory name (the validator reads v<version>/<product>/PRODUCT.yaml), "
+                             "not %r" % params["submission_product"])
     if params["submission_dir"]:
         product = params["submission_product"] or product_dir_name(params["product"])
         submission_path = os.path.join(params["submission_dir"], "v%s" % params["checklist"], product)

@@ -4,6 +4,7 @@ Readiness never changes the exit status unless conformance_fail_on_unready is tr
 """
 
 import json
+import os
 
 import pytest
 import yaml
@@ -12,6 +13,7 @@ from tests.support import playbook
 from tests.support.fakeapi import FakeKubeAPI
 from tests.support.shared import fixture_response
 
+CHECKLIST = os.path.join(playbook.REPO_ROOT, "tests", "fixtures", "cncf", "AIConformance-1.34.yaml")
 METADATA = {"vendorName": "SUSE", "contactEmailAddress": "ai@example.com", "productLogoUrl": "https://example.com/rke2.svg",
             "k8sConformanceUrl": "https://github.com/cncf/k8s-conformance/tree/master/v1.34/rke2"}
 
@@ -28,7 +30,8 @@ def run(tmp_path_factory):
         kubeconfig = fake.write_kubeconfig(str(tmp / "kubeconfig"), context="lab")
         extra = {"conformance_kubeconfig": kubeconfig, "conformance_report_dir": str(tmp / "report"),
                  "conformance_requirements": ["dra_support", "cluster_autoscaling"], "cluster_autoscaling_provided": False,
-                 "conformance_submission_dir": str(tmp / "cncf"), "conformance_product": METADATA}
+                 "conformance_submission_dir": str(tmp / "cncf"), "conformance_product": METADATA,
+                 "conformance_checklist_file": CHECKLIST}
         rc, out, dummy = playbook.certify(tmp, extra)
         rc_strict, out_strict, dummy = playbook.certify(tmp, dict(extra, conformance_fail_on_unready=True))
     return {"tmp": tmp, "rc": rc, "out": out, "rc_strict": rc_strict, "out_strict": out_strict}
@@ -41,7 +44,7 @@ def test_readiness_lists_the_unmet_musts_without_changing_the_exit_status(run):
     assert "Not ready to submit: 8 blocking problem(s): ai_inference is a MUST but its status is 'Not Implemented'" in out
     results = json.loads((run["tmp"] / "report" / "results.json").read_text())
     assert [r["status"] for r in results["requirements"]] == ["passed", "not_applicable"]
-    assert results["readiness"]["checked"] == "v1.34/rke2/PRODUCT.yaml"
+    assert results["readiness"]["checked"] == "v1.34/rke2/PRODUCT.yaml" and results["readiness"]["warnings"] == []
     blocking = results["readiness"]["blocking"]
     assert {p["rule"] for p in blocking} == {"must_not_implemented"}
     assert [p["requirement"] for p in blocking] == ["ai_inference", "gang_scheduling", "cluster_autoscaling", "pod_autoscaling",
@@ -62,6 +65,9 @@ def test_the_submission_directory_is_laid_out_for_the_cncf_repository(run):
     product = yaml.safe_load((product_dir / "PRODUCT.yaml").read_text())
     assert product["metadata"]["platformVersion"] == "v1.34.9+rke2r1"  # from the node, the server says v1.34.9
     assert product["metadata"]["kubernetesVersion"] == "v1.34"
+    with open(CHECKLIST) as handle:
+        official = yaml.safe_load(handle)
+    assert product["spec"]["accelerators"][0]["description"] == official["spec"]["accelerators"][0]["description"]
     for items in product["spec"].values():
         for item in items:
             for link in item["evidence"]:

@@ -119,3 +119,10 @@ def test_report_module_check_mode_writes_nothing_but_reports_readiness(capsys, t
     out = run_module(report, args, capsys)
     assert out["readiness"]["ready"], out["readiness"]["blocking"]
     assert not out["changed"] and not (tmp_path / "r").exists() and not (tmp_path / "s").exists()
+
+
+def test_report_module_rejects_a_product_name_that_is_not_one_directory(capsys, tmp_path):
+    args = {"report_dir": str(tmp_path / "r"), "results": [passed("dra_support")], "checklist": "1.34", "catalogue": [],
+            "submission_dir": str(tmp_path / "s"), "submission_product": "../rke2"}
+    out = run_module(report, args, capsys)
+    assert out["failed"] and "one directory name" in out["msg"] and not (tmp_path / "r").exists()
