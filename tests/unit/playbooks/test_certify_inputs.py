@@ -24,7 +24,7 @@ def fake(tmp_path_factory):
 def test_unknown_checklist_version(fake, tmp_path):
     rc, out, dummy = certify({"conformance_kubeconfig": fake.kubeconfig, "conformance_version": "1.99"}, tmp_path)
     assert rc != 0
-    assert "conformance_version" in out and "1.33, 1.34, 1.35, 1.36" in out and "1.99" in out
+    assert "conformance_version" in out and "1.33, 1.34, 1.35, 1.36, 1.37" in out and "1.99" in out
     assert not (tmp_path / "report").exists()
 
 

@@ -58,3 +58,71 @@ def test_report_module_rejects_results_outside_the_schema(capsys, tmp_path):
     out = run_module(report, {"report_dir": str(tmp_path / "r"), "results": [{"requirement": "x"}], "catalogue": [], "checklist": "1.34"}, capsys)
     assert out["failed"] and "result schema" in out["msg"]
     assert not (tmp_path / "r").exists()
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
+REALISTIC = {
+    "platformName": "RKE2", "vendorName": "SUSE", "websiteUrl": "https://docs.rke2.io", "repoUrl": "https://github.com/rancher/rke2",
+    "documentationUrl": "https://docs.rke2.io", "productLogoUrl": "https://example.com/rke2.svg",
+    "description": "RKE2 with the CNCF AI Conformance components.", "contactEmailAddress": "ai@example.com",
+    "k8sConformanceUrl": "https://github.com/cncf/k8s-conformance/tree/master/v1.34/rke2",
+}
+
+
+def passed(req_id):
+    checks = [{"name": "exercised", "status": "passed", "message": "exercised", "observed": None, "expected": None}]
+    if req_id == "cluster_autoscaling":
+        checks.append({"name": "scale_up", "status": "passed", "message": "a node joined", "observed": None, "expected": None})
+    return {"requirement": req_id, "status": "passed", "started": "2026-11-23T07:00:00Z", "duration_s": 1.0, "notes": [],
+            "checks": checks, "evidence": []}
+
+
+def test_report_module_lays_out_a_ready_submission_from_the_official_checklist(capsys, tmp_path):
+    with open(os.path.join(ROOT, "roles", "conformance", "vars", "catalogue.yml")) as handle:
+        catalogue = yaml.safe_load(handle)["conformance_catalogue"]["versions"]["1.34"]["requirements"]
+    checklist = os.path.join(ROOT, "tests", "fixtures", "cncf", "AIConformance-1.34.yaml")
+    product_dir = tmp_path / "k8s-ai-conformance" / "v1.34" / "rke2"
+    product_dir.mkdir(parents=True)
+    (product_dir / "ai-conformance-junit.xml").write_text("stale, from a failing run")
+    args = {"report_dir": str(tmp_path / "r"), "results": [passed(r["id"]) for r in catalogue], "catalogue": catalogue,
+            "checklist": "1.34", "cluster": {"name": "c", "git_version": "v1.34.9", "kubernetes_minor": "1.34", "platform_version": "v1.34.9+rke2r1"},
+            "product": REALISTIC, "checklist_file": checklist, "submission_dir": str(tmp_path / "k8s-ai-conformance"),
+            "run_info": {"collection_version": "0.1.0", "command": "ansible-playbook ai_conformance.rke2.certify"}}
+    out = run_module(report, args, capsys)
+    assert out["readiness"]["ready"], out["readiness"]["blocking"]
+    assert out["readiness"]["warnings"] == [] and out["submission_path"] == str(product_dir)
+    written = sorted(os.listdir(str(product_dir)))
+    assert written == ["PRODUCT.yaml", "README.md", "ai-conformance-results.json", "evidence", "junit.xml"]
+    product = yaml.safe_load((product_dir / "PRODUCT.yaml").read_text())
+    assert product["metadata"]["platformVersion"] == "v1.34.9+rke2r1" and product["metadata"]["kubernetesVersion"] == "v1.34"
+    with open(checklist) as handle:
+        official = yaml.safe_load(handle)
+    assert product["spec"]["operator"][0]["description"] == official["spec"]["operator"][0]["description"]
+    readme = (product_dir / "README.md").read_text()
+    assert "version 0.1.0" in readme and "`ansible-playbook ai_conformance.rke2.certify`" in readme and "**Ready to submit.**" in readme
+    assert (tmp_path / "r" / "report.md").read_text().count("**Ready to submit.**") == 1
+
+    # the same with a failing MUST and an unreadable checklist file: both are blocking, with what to do
+    args["results"][0] = dict(args["results"][0], status="failed", checks=[
+        {"name": "dra_api_resources", "status": "failed", "message": "missing: resourceslices", "observed": None, "expected": None}])
+    args["checklist_file"] = str(tmp_path / "missing.yaml")
+    out = run_module(report, args, capsys)
+    assert not out["readiness"]["ready"]
+    assert {p["rule"] for p in out["readiness"]["blocking"]} == {"must_not_implemented", "checklist_file"}
+    assert sorted(os.listdir(str(product_dir))) == ["PRODUCT.yaml", "README.md", "ai-conformance-junit.xml", "ai-conformance-results.json", "evidence"]
+
+
+def test_report_module_check_mode_writes_nothing_but_reports_readiness(capsys, tmp_path):
+    args = {"report_dir": str(tmp_path / "r"), "results": [passed("dra_support")], "checklist": "1.34", "_ansible_check_mode": True,
+            "catalogue": [{"id": "dra_support", "category": "accelerators", "level": "MUST", "description": "DRA APIs."}],
+            "submission_dir": str(tmp_path / "s"), "product": REALISTIC, "cluster": {"kubernetes_minor": "1.34", "git_version": "v1.34.9+rke2r1"}}
+    out = run_module(report, args, capsys)
+    assert out["readiness"]["ready"], out["readiness"]["blocking"]
+    assert not out["changed"] and not (tmp_path / "r").exists() and not (tmp_path / "s").exists()
+
+
+def test_report_module_rejects_a_product_name_that_is_not_one_directory(capsys, tmp_path):
+    args = {"report_dir": str(tmp_path / "r"), "results": [passed("dra_support")], "checklist": "1.34", "catalogue": [],
+            "submission_dir": str(tmp_path / "s"), "submission_product": "../rke2"}
+    out = run_module(report, args, capsys)
+    assert out["failed"] and "one directory name" in out["msg"] and not (tmp_path / "r").exists()
