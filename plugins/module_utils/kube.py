@@ -407,6 +407,12 @@ class Kube:
         full = "%s/proxy/%s" % (api_path("v1", "services", target, namespace), path.lstrip("/"))
         return self.request("GET", full)
 
+    def pod_proxy(self, namespace, pod, port, path="/"):
+        """GET through the API server's pod proxy (one given pod of a Service); returns text or JSON."""
+        target = "%s:%s" % (pod, port) if port else pod
+        full = "%s/proxy/%s" % (api_path("v1", "pods", target, namespace), path.lstrip("/"))
+        return self.request("GET", full)
+
     # -- ownership and cleanup ---------------------------------------------
 
     def labels(self, requirement):
