@@ -39,7 +39,7 @@ options:
     default: nvidia
   accelerator_profile_overrides:
     description:
-      - Dict merged (deeply) into the profile, for example C({metrics: {utilization: [MY_UTIL]}}).
+      - "Dict merged (deeply) into the profile, for example C({metrics: {utilization: [MY_UTIL]}})."
     type: dict
     default: {}
   exporter_namespace:
