@@ -250,7 +250,8 @@ def evaluate(nodes, samples_by_node, config, sources=None):
         node = item["node"]
         samples = samples_by_node.get(node)
         if not samples:
-            problems.append("node %s: no metrics for its %d GPU(s): %s" % (node, item["expected"], sources.get(node, "the exporter published no series for this node")))
+            why = sources.get(node, "the exporter published no series for this node")
+            problems.append("node %s: no metrics for its %d GPU(s): %s" % (node, item["expected"], why))
             continue
         devices = devices_of(samples, config)
         keys = sorted(devices, key=_sort_key)

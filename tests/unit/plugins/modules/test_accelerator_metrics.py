@@ -63,7 +63,8 @@ def exporter_pod(fake, node, ip="10.42.1.5"):
         status["podIP"] = ip
     return fake.put_object({"apiVersion": "v1", "kind": "Pod",
                             "metadata": {"name": "nvidia-dcgm-exporter-%s" % node[-1], "namespace": NS, "labels": {"app": SERVICE}},
-                            "spec": {"nodeName": node, "containers": [{"name": "nvidia-dcgm-exporter", "image": "nvcr.io/nvidia/k8s/dcgm-exporter:4.4.1-4.6.0-ubuntu22.04"}]},
+                            "spec": {"nodeName": node, "containers": [{"name": "nvidia-dcgm-exporter",
+                                                                       "image": "nvcr.io/nvidia/k8s/dcgm-exporter:4.4.1-4.6.0-ubuntu22.04"}]},
                             "status": status})
 
 

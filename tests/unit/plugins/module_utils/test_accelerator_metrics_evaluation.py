@@ -1,5 +1,7 @@
 """Pure evaluation of accelerator_metrics on dcgm-exporter text in the exporter's real format and recorded objects."""
 
+import os
+
 import pytest
 
 from ansible_collections.ai_conformance.rke2.plugins.module_utils import accelerator_metrics as am
@@ -13,32 +15,8 @@ CONFIG = NVIDIA["metrics"]
 
 # What dcgm-exporter (GPU Operator, Kubernetes pod mapping on) serves for a node with two H100s,
 # GPU 0 used by pod ml/train-0: HELP/TYPE per counter, label order of the exporter's template.
-TWO_H100 = """\
-# HELP DCGM_FI_DEV_GPU_TEMP GPU temperature (in C).
-# TYPE DCGM_FI_DEV_GPU_TEMP gauge
-DCGM_FI_DEV_GPU_TEMP{gpu="0",UUID="GPU-1d4aa5ce-c219-9f97-a29b-d4298760dab3",pci_bus_id="00000000:18:00.0",device="nvidia0",modelName="NVIDIA H100 80GB HBM3",Hostname="gpu-node-1",container="main",namespace="ml",pod="train-0",DCGM_FI_DRIVER_VERSION="580.159.04"} 61
-DCGM_FI_DEV_GPU_TEMP{gpu="1",UUID="GPU-8f2c1d90-3e5a-4b17-9c2e-5da9abb51763",pci_bus_id="00000000:2A:00.0",device="nvidia1",modelName="NVIDIA H100 80GB HBM3",Hostname="gpu-node-1",DCGM_FI_DRIVER_VERSION="580.159.04"} 42
-# HELP DCGM_FI_DEV_POWER_USAGE Power draw (in W).
-# TYPE DCGM_FI_DEV_POWER_USAGE gauge
-DCGM_FI_DEV_POWER_USAGE{gpu="0",UUID="GPU-1d4aa5ce-c219-9f97-a29b-d4298760dab3",pci_bus_id="00000000:18:00.0",device="nvidia0",modelName="NVIDIA H100 80GB HBM3",Hostname="gpu-node-1",container="main",namespace="ml",pod="train-0",DCGM_FI_DRIVER_VERSION="580.159.04"} 512.847000
-DCGM_FI_DEV_POWER_USAGE{gpu="1",UUID="GPU-8f2c1d90-3e5a-4b17-9c2e-5da9abb51763",pci_bus_id="00000000:2A:00.0",device="nvidia1",modelName="NVIDIA H100 80GB HBM3",Hostname="gpu-node-1",DCGM_FI_DRIVER_VERSION="580.159.04"} 127.180000
-# HELP DCGM_FI_DEV_GPU_UTIL GPU utilization (in %).
-# TYPE DCGM_FI_DEV_GPU_UTIL gauge
-DCGM_FI_DEV_GPU_UTIL{gpu="0",UUID="GPU-1d4aa5ce-c219-9f97-a29b-d4298760dab3",pci_bus_id="00000000:18:00.0",device="nvidia0",modelName="NVIDIA H100 80GB HBM3",Hostname="gpu-node-1",container="main",namespace="ml",pod="train-0",DCGM_FI_DRIVER_VERSION="580.159.04"} 97
-DCGM_FI_DEV_GPU_UTIL{gpu="1",UUID="GPU-8f2c1d90-3e5a-4b17-9c2e-5da9abb51763",pci_bus_id="00000000:2A:00.0",device="nvidia1",modelName="NVIDIA H100 80GB HBM3",Hostname="gpu-node-1",DCGM_FI_DRIVER_VERSION="580.159.04"} 0
-# HELP DCGM_FI_DEV_FB_FREE Framebuffer memory free (in MiB).
-# TYPE DCGM_FI_DEV_FB_FREE gauge
-DCGM_FI_DEV_FB_FREE{gpu="0",UUID="GPU-1d4aa5ce-c219-9f97-a29b-d4298760dab3",pci_bus_id="00000000:18:00.0",device="nvidia0",modelName="NVIDIA H100 80GB HBM3",Hostname="gpu-node-1",container="main",namespace="ml",pod="train-0",DCGM_FI_DRIVER_VERSION="580.159.04"} 41004
-DCGM_FI_DEV_FB_FREE{gpu="1",UUID="GPU-8f2c1d90-3e5a-4b17-9c2e-5da9abb51763",pci_bus_id="00000000:2A:00.0",device="nvidia1",modelName="NVIDIA H100 80GB HBM3",Hostname="gpu-node-1",DCGM_FI_DRIVER_VERSION="580.159.04"} 81004
-# HELP DCGM_FI_DEV_FB_USED Framebuffer memory used (in MiB).
-# TYPE DCGM_FI_DEV_FB_USED gauge
-DCGM_FI_DEV_FB_USED{gpu="0",UUID="GPU-1d4aa5ce-c219-9f97-a29b-d4298760dab3",pci_bus_id="00000000:18:00.0",device="nvidia0",modelName="NVIDIA H100 80GB HBM3",Hostname="gpu-node-1",container="main",namespace="ml",pod="train-0",DCGM_FI_DRIVER_VERSION="580.159.04"} 40000
-DCGM_FI_DEV_FB_USED{gpu="1",UUID="GPU-8f2c1d90-3e5a-4b17-9c2e-5da9abb51763",pci_bus_id="00000000:2A:00.0",device="nvidia1",modelName="NVIDIA H100 80GB HBM3",Hostname="gpu-node-1",DCGM_FI_DRIVER_VERSION="580.159.04"} 0
-# HELP DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL Total number of NVLink bandwidth counters for all lanes
-# TYPE DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL counter
-DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL{gpu="0",UUID="GPU-1d4aa5ce-c219-9f97-a29b-d4298760dab3",pci_bus_id="00000000:18:00.0",device="nvidia0",modelName="NVIDIA H100 80GB HBM3",Hostname="gpu-node-1",container="main",namespace="ml",pod="train-0",DCGM_FI_DRIVER_VERSION="580.159.04"} 8127354
-DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL{gpu="1",UUID="GPU-8f2c1d90-3e5a-4b17-9c2e-5da9abb51763",pci_bus_id="00000000:2A:00.0",device="nvidia1",modelName="NVIDIA H100 80GB HBM3",Hostname="gpu-node-1",DCGM_FI_DRIVER_VERSION="580.159.04"} 0
-"""
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "dcgm-exporter-two-h100.txt")) as handle:
+    TWO_H100 = handle.read()
 
 # The exporter's README sample (older releases): no Hostname, empty pod labels, a space after a comma.
 README_FORMAT = """\
