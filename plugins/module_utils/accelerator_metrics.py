@@ -106,17 +106,19 @@ def endpoint_addresses(endpoints, port_name):
 def proxy_answer(exc):
     """What a failed service-proxy GET means, from the API server's answer.
 
-    ``missing_service`` (404), ``no_port`` (503 ``no service port N found``),
+    ``missing_service`` / ``missing_pod`` (404), ``no_port`` (503 ``no service port N found``),
     ``no_endpoints`` (503 ``no endpoints available``: no ready address serves
-    the port), ``unreachable_backend`` (the API server could not reach the pod),
+    the port; or 404: the Service has no Endpoints object at all), ``unreachable_backend`` (the API server could not reach the pod),
     ``no_address`` (pod proxy: 400 ``address not allowed``, the pod has no IP),
     or None (anything else: RBAC, API errors).
     """
     status = getattr(exc, "status", None)
     body = getattr(exc, "body", None)
     text = body.get("message", "") if isinstance(body, dict) else str(body or getattr(exc, "message", ""))
-    if status == 404 and isinstance(body, dict) and (body.get("details") or {}).get("kind") in ("services", "pods"):
-        return "missing_service"
+    if status == 404 and isinstance(body, dict):
+        missing = (body.get("details") or {}).get("kind")
+        if missing in ("services", "endpoints", "pods"):
+            return {"services": "missing_service", "endpoints": "no_endpoints", "pods": "missing_pod"}[missing]
     if status == 503 and "no service port" in text:
         return "no_port"
     if status == 503 and "no endpoints available" in text:

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: accelerator_metrics
 short_description: Verify per-accelerator metrics (CNCF AI conformance C(accelerator_metrics))
-version_added: 0.2.0
+version_added: 0.1.0
 author:
   - ai_conformance.rke2 maintainers (@ai-conformance)
 description:
@@ -99,6 +99,7 @@ result:
         message: 2 GPU(s) on 1 node(s) publish DCGM_FI_DEV_GPU_UTIL, DCGM_FI_DEV_FB_USED, DCGM_FI_DEV_FB_FREE with device identity (gpu, UUID, Hostname)
 """
 
+from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 from ansible_collections.ai_conformance.rke2.plugins.module_utils import accelerator_metrics as am
@@ -313,7 +314,7 @@ def main():
     )
     module = AnsibleK8SModule(argument_spec=argument_spec, supports_check_mode=True)
     if not am.HAS_PROMETHEUS_CLIENT:
-        module.fail_json(msg="the prometheus-client Python library is required (pip install prometheus-client)",
+        module.fail_json(msg=missing_required_lib("prometheus-client"),
                          exception=am.PROMETHEUS_CLIENT_IMPORT_ERROR)
     try:
         settings(module.params)

@@ -226,6 +226,7 @@ def test_endpoint_addresses_of_the_recorded_endpoints_and_a_ready_one():
     ("503-proxy-service-no-endpoints-pod-pending", "no_endpoints"),
     ("503-proxy-service-unknown-port-number", "no_port"),
     ("404-proxy-service-missing", "missing_service"),
+    ("404-proxy-pod-missing", "missing_pod"),
     ("400-proxy-pod-pending-no-ip", "no_address"),
     ("403-nobody-cert-list-pods", None),
 ])

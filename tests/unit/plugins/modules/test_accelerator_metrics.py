@@ -173,6 +173,15 @@ def test_service_without_ready_endpoints_fails_with_the_proxy_answer(fake, capsy
     assert len(fake.requests_to("GET", "/proxy/")) == 1
 
 
+def test_service_without_endpoints_object_fails_the_same_way(fake, capsys):
+    gpu_node(fake, "gpu-node-1")
+    exporter_service(fake)  # no Endpoints object at all (a Service without selector nobody filled)
+    check = checks(run(fake, capsys)["result"])["per_gpu_metrics"]
+    assert check["status"] == "failed" and check["cause"] == "capability"
+    assert check["message"].startswith("the exporter Service has no ready endpoints: the API server's service proxy answered NotFound (404)")
+    assert check["message"].endswith('endpoints "nvidia-dcgm-exporter" not found')
+
+
 def test_exporter_warming_up_is_retried_until_it_answers(fake, capsys):
     pods = gpu_operator(fake, None, ready=False)
     answers = []
@@ -288,3 +297,11 @@ def test_options_override_the_profile(fake, capsys):
 def test_unknown_profile_is_a_clear_module_failure(fake, capsys):
     out = run(fake, capsys, accelerator_profile="tpu")
     assert out["failed"] and out["msg"] == "accelerator_profile: unknown accelerator profile 'tpu'; known: nvidia (or pass a profile dict)"
+
+
+def test_missing_prometheus_client_is_a_clear_module_failure(fake, capsys, monkeypatch):
+    monkeypatch.setattr(accelerator_metrics.am, "HAS_PROMETHEUS_CLIENT", False)
+    monkeypatch.setattr(accelerator_metrics.am, "PROMETHEUS_CLIENT_IMPORT_ERROR", "ModuleNotFoundError: No module named 'prometheus_client'")
+    out = run(fake, capsys)
+    assert out["failed"] and out["msg"].startswith("Failed to import the required Python library (prometheus-client)")
+    assert fake.requests_to("GET", "^/api/v1/nodes") == []
