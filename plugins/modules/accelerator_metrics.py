@@ -194,7 +194,7 @@ def read_through_service(kube, target, exporter, config, timeout):
             samples = am.parse_metrics(text)
         except am.MetricsFormatError as exc:
             raise Stuck(str(exc), kind="format", cause="capability")
-        if not am.has_metric(samples, names[:1]):
+        if names and not am.has_metric(samples, names[:1]):
             return False, {"answer": "no_series", "message": "%d samples, none of %s" % (len(samples), names[0]), "text": text}
         return True, {"samples": samples, "text": text}
 
@@ -276,7 +276,7 @@ def verify(kube, params, result):
             "missing_service": "the exporter Service is gone: the API server's service proxy answered %s",
             "unreachable_backend": "the API server could not reach the exporter pod: %s",
             "format": "the exporter's answer is not machine-readable metrics: %s",
-            "no_series": "the exporter answered but published no %s series: %%s" % am.required_metrics(config)[0][1],
+            "no_series": "the exporter answered but published no %s series: %%s" % (am.required_metrics(config) or [("", "utilization")])[0][1],
         }
         message = messages.get(kind, "reading metrics through the service proxy: %s") % detail
         if kind == "no_series":

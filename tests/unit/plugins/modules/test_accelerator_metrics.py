@@ -305,3 +305,18 @@ def test_missing_prometheus_client_is_a_clear_module_failure(fake, capsys, monke
     out = run(fake, capsys)
     assert out["failed"] and out["msg"].startswith("Failed to import the required Python library (prometheus-client)")
     assert fake.requests_to("GET", "^/api/v1/nodes") == []
+
+
+def test_forbidden_pod_proxy_makes_that_node_untested_not_failed(fake, capsys):
+    pods = gpu_operator(fake, two_gpus("gpu-node-1"), nodes=("gpu-node-1", "gpu-node-2"))
+    fake.set_pod_proxy(NS, pods[1]["metadata"]["name"], 9400, two_gpus("gpu-node-2"))
+    fake.forbid("GET", r"/pods/.*/proxy/")
+    result = run(fake, capsys)["result"]
+    found = checks(result)
+    assert result["status"] == "error"
+    assert found["exporter_pod_proxy_gpu-node-2"]["cause"] == "rbac"
+    assert found["exporter_pod_proxy_gpu-node-2"]["message"].startswith(
+        "reading the metrics of exporter pod nvidia-dcgm-exporter-2 on node gpu-node-2: Forbidden (403)")
+    # the node that could be read passed; the other is not judged
+    assert found["per_gpu_metrics"]["status"] == "passed"
+    assert found["per_gpu_metrics"]["message"].startswith("2 GPU(s) on 1 node(s) publish")
