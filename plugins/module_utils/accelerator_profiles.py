@@ -40,6 +40,14 @@ PROFILES = {
             "utilization": ["DCGM_FI_DEV_GPU_UTIL"],
             "memory": ["DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE"],
             "identity_labels": ["gpu", "UUID", "Hostname"],
+            # which identity label is the device index, the UUID, the node; MIG instance; model (table only)
+            "index_label": "gpu",
+            "uuid_label": "UUID",
+            "host_label": "Hostname",
+            "instance_label": "GPU_I_ID",
+            "model_label": "modelName",
+            # GPU Feature Discovery's time-slicing label: capacity = physical GPUs x replicas
+            "replicas_label": "nvidia.com/gpu.replicas",
             "advisory": {
                 "temperature": ["DCGM_FI_DEV_GPU_TEMP"],
                 "power": ["DCGM_FI_DEV_POWER_USAGE"],

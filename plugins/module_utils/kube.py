@@ -403,8 +403,14 @@ class Kube:
 
     def service_proxy(self, namespace, service, port, path="/"):
         """GET through the API server's service proxy; returns text or JSON."""
-        target = "%s:%s" % (service, port) if port else service
-        full = "%s/proxy/%s" % (api_path("v1", "services", target, namespace), path.lstrip("/"))
+        full = "%s%s/proxy/%s" % (api_path("v1", "services", service, namespace), ":%s" % quote(str(port), safe="") if port else "",
+                                  path.lstrip("/"))
+        return self.request("GET", full)
+
+    def pod_proxy(self, namespace, pod, port, path="/"):
+        """GET through the API server's pod proxy (one given pod of a Service); returns text or JSON."""
+        full = "%s%s/proxy/%s" % (api_path("v1", "pods", pod, namespace), ":%s" % quote(str(port), safe="") if port else "",
+                                  path.lstrip("/"))
         return self.request("GET", full)
 
     # -- ownership and cleanup ---------------------------------------------

@@ -32,7 +32,9 @@ API at a glance (``FakeKubeAPI``; docstrings have the details):
   ``patch_object``, ``set_status``, ``delete_object``, ``create_namespace``,
   ``bind_pod``, ``defaulted``, ``recorded``, ``put_recorded``
 * I/O stand-ins: ``set_pod_log(ns, pod, text, container=None)``,
-  ``set_service_proxy(ns, svc, port, fn_or_text)``
+  ``set_service_proxy(ns, svc, port, fn_or_text)``, ``set_pod_proxy(ns, pod, port, fn_or_text)``
+  (the proxies route as the apiserver does: Service, then its v1 Endpoints;
+  ``endpoints_for(service, pods)`` builds the Endpoints the controller would)
 * faults and auth: ``fail(method, path_regex, status_code=None, body=None,
   fixture=None, times=None, delay=0.0)``, ``forbid(...)``, ``require_token(t)``,
   ``clear_faults()``
@@ -916,6 +918,7 @@ class FakeKubeAPI:
         self._token = None
         self._pod_logs = {}
         self._proxies = {}
+        self._pod_proxies = {}
         self._server = None
         self._thread = None
         self._stopped = threading.Event()
@@ -1273,16 +1276,54 @@ class FakeKubeAPI:
             self._pod_logs[(namespace, name, container)] = text
 
     def set_service_proxy(self, namespace, name, port, fn_or_text):
-        """Answer ``.../services/NAME[:PORT]/proxy/PATH``.
+        """What the pods behind Service NAME answer through ``.../services/[SCHEME:]NAME[:PORT]/proxy/PATH``.
 
         ``fn_or_text`` is a str/bytes (the body for any path) or
         ``fn(method, path, query, body_bytes)`` returning a str/bytes/dict/list
-        body or ``(status, body[, content_type])``. ``port`` None matches any
-        port. Without a handler the proxy answers 503 (service exists, no
-        endpoints) or 404 (no such service), as the apiserver does.
+        body or ``(status, body[, content_type])``. ``port`` (as in the URL, or the
+        Service port name it resolves to) None matches any port. The request is
+        routed as the apiserver does (``pkg/registry/core/service/storage``, answers
+        recorded in ``errors/``): 404 without the Service; 503 ``no service port N
+        found`` for an undeclared port number; 503 ``no endpoints available`` while
+        its v1 Endpoints have no ready address for the port (EndpointSlices are not
+        read); then this handler, or, without one, 503 ``error trying to reach
+        service: dial tcp IP:PORT: connect: connection refused``.
         """
         with self._lock:
             self._proxies[(namespace, name, None if port is None else str(port))] = fn_or_text
+
+    def set_pod_proxy(self, namespace, name, port, fn_or_text):
+        """What pod NAME answers through ``.../pods/NAME[:PORT]/proxy/PATH`` (same handler forms).
+
+        As the apiserver: 404 without the pod, 400 ``address not allowed`` while it
+        has no ``status.podIP``, the handler, else 503 connection refused.
+        """
+        with self._lock:
+            self._pod_proxies[(namespace, name, None if port is None else str(port))] = fn_or_text
+
+    @staticmethod
+    def endpoints_for(service, pods, ready=True):
+        """The v1 Endpoints the endpoints controller keeps for ``service`` over ``pods`` (with IPs).
+
+        One subset; each pod an address (``ip``, ``nodeName``, ``targetRef``) under
+        ``addresses`` (ready) or ``notReadyAddresses``; ports named as the Service's
+        with the target port number. No pods: no ``subsets`` key (as recorded).
+        """
+        meta = service["metadata"]
+        endpoints = {"apiVersion": "v1", "kind": "Endpoints",
+                     "metadata": {"name": meta["name"], "namespace": meta["namespace"],
+                                  "labels": {"endpoints.kubernetes.io/managed-by": "endpoint-controller"}}}
+        addresses = []
+        for pod in pods:
+            pmeta = pod["metadata"]
+            addresses.append({"ip": (pod.get("status") or {}).get("podIP"), "nodeName": (pod.get("spec") or {}).get("nodeName"),
+                              "targetRef": {"kind": "Pod", "namespace": pmeta["namespace"], "name": pmeta["name"],
+                                            "uid": pmeta.get("uid", "")}})
+        if addresses:
+            ports = [{"name": p.get("name", ""), "port": p.get("targetPort", p["port"]), "protocol": p.get("protocol", "TCP")}
+                     for p in service["spec"]["ports"]]
+            endpoints["subsets"] = [{"addresses" if ready else "notReadyAddresses": addresses, "ports": ports}]
+        return endpoints
 
     # ------------------------------------------------------------------
     # Fault injection and auth
@@ -1915,6 +1956,8 @@ class FakeKubeAPI:
             return self._pod_log(namespace, name, call)
         elif subresource == "proxy" and rt.key == ("", "services"):
             return self._service_proxy(namespace, name, call)
+        elif subresource == "proxy" and rt.key == ("", "pods"):
+            return self._pod_proxy(namespace, name, call)
         elif subresource == "binding" and call.method == "POST":
             with self._lock:
                 return self._bind_request(namespace, name, call.body(), call)
@@ -1989,20 +2032,65 @@ class FakeKubeAPI:
             text = "".join(lines[-int(tail):]) if int(tail) > 0 else ""
         return _text_response(200, text)
 
+    def _proxy_path(self, kind, namespace, name_port, call):
+        prefix = "/api/v1/namespaces/%s/%s/%s/proxy" % (namespace, kind, name_port)
+        return (call.path[len(prefix):] if call.path.startswith(prefix) else "/") or "/"
+
     def _service_proxy(self, namespace, name_port, call):
+        # "svc", "svc:port" or "scheme:svc:port" (utilnet.SplitSchemeNamePort)
         parts = name_port.split(":")
-        service, port = (parts[0], None) if len(parts) == 1 else (parts[-2], parts[-1])
-        prefix = "/api/v1/namespaces/%s/services/%s/proxy" % (namespace, name_port)
-        path = call.path[len(prefix):] if call.path.startswith(prefix) else "/"
+        if len(parts) > 3 or not parts[-2 if len(parts) == 3 else 0]:
+            raise Reject(400, bad_request('invalid service request "%s"' % name_port))
+        service, port = (parts[0], "") if len(parts) == 1 else (parts[-2], parts[-1])
         with self._lock:
-            handler = self._proxies.get((namespace, service, port), self._proxies.get((namespace, service, None)))
-            exists = self.store.get(("", "services"), namespace, service) is not None
-        if handler is None:
-            if not exists:
+            svc = self.store.get(("", "services"), namespace, service)
+            if svc is None:
                 raise Reject(404, not_found("", "services", service))
-            raise Reject(503, status_failure(503, "ServiceUnavailable",
-                                             'no endpoints available for service "%s"' % service, {}))
-        result = handler(call.method, path or "/", dict(call.query), call.raw_body) if callable(handler) else handler
+            port_name = port
+            if port.isdigit():
+                declared = [p for p in (svc.get("spec") or {}).get("ports") or [] if str(p.get("port")) == port]
+                if not declared:
+                    raise Reject(503, status_failure(503, "ServiceUnavailable",
+                                                     'no service port %s found for service "%s"' % (port, service)))
+                port_name = declared[0].get("name") or ""
+            endpoints = self.store.get(("", "endpoints"), namespace, service)
+            if endpoints is None:
+                raise Reject(404, not_found("", "endpoints", service))
+            if not endpoints.get("subsets"):
+                raise Reject(503, status_failure(503, "ServiceUnavailable", 'no endpoints available for service "%s"' % service))
+            target = None
+            for subset in endpoints["subsets"]:
+                for entry in subset.get("ports") or []:
+                    if subset.get("addresses") and (entry.get("name") or "") == port_name and target is None:
+                        target = (subset["addresses"][0].get("ip"), entry.get("port"))
+            if target is None:  # the real message names the whole id here
+                raise Reject(503, status_failure(503, "ServiceUnavailable", 'no endpoints available for service "%s"' % name_port))
+            handler = None
+            for key in (port, port_name, None):
+                handler = self._proxies.get((namespace, service, key))
+                if handler is not None:
+                    break
+        return self._backend(handler, target, self._proxy_path("services", namespace, name_port, call), call)
+
+    def _pod_proxy(self, namespace, name_port, call):
+        parts = name_port.split(":")
+        pod_name, port = (parts[0], "") if len(parts) == 1 else (parts[-2], parts[-1])
+        with self._lock:
+            pod = self.store.get(("", "pods"), namespace, pod_name)
+            if pod is None:
+                raise Reject(404, not_found("", "pods", pod_name))
+            ip = (pod.get("status") or {}).get("podIP")
+            if not ip:
+                raise Reject(400, bad_request("address not allowed"))
+            handler = self._pod_proxies.get((namespace, pod_name, port), self._pod_proxies.get((namespace, pod_name, None)))
+        return self._backend(handler, (ip, port or 80), self._proxy_path("pods", namespace, name_port, call), call)
+
+    def _backend(self, handler, target, path, call):
+        """The proxied pod's answer, or the apiserver's 503 when nothing listens there."""
+        if handler is None:
+            raise Reject(503, status_failure(503, "ServiceUnavailable", "error trying to reach service: dial tcp %s:%s: "
+                                             "connect: connection refused" % target))
+        result = handler(call.method, path, dict(call.query), call.raw_body) if callable(handler) else handler
         status, content_type = 200, None
         if isinstance(result, tuple):
             status, content_type, result = result[0], (result[2] if len(result) > 2 else None), result[1]

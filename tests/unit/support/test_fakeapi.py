@@ -833,6 +833,17 @@ def test_pod_logs(fake, corev1):
     assert status == 200 and content_type.startswith("text/plain")
 
 
+def exposed_service(fake, name="prom", namespace="default", port=9090, port_name="web", ready=True, pod_ip="10.42.0.9"):
+    """A Service, a pod with an IP behind it and the Endpoints the controller would keep."""
+    service = fake.put_object({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace},
+                               "spec": {"selector": {"app": name},
+                                        "ports": [{"name": port_name, "port": port, "targetPort": port, "protocol": "TCP"}]}})
+    backend = fake.put_object(dict(pod("%s-0" % name, namespace, nodeName="gpu-node-1"),
+                                   status={"phase": "Running", "podIP": pod_ip}))
+    fake.put_object(fake.endpoints_for(service, [backend], ready=ready))
+    return service, backend
+
+
 def test_service_proxy(fake, core):
     calls = []
 
@@ -840,22 +851,81 @@ def test_service_proxy(fake, core):
         calls.append((method, path, query))
         return 200, "gpu_utilization 42\n", "text/plain; version=0.0.4"
 
+    exposed_service(fake, "prom", port=9090, port_name="web")
+    exposed_service(fake, "web", port=80, port_name="")
     fake.set_service_proxy("default", "prom", 9090, metrics)
     fake.set_service_proxy("default", "web", None, "hello")
     request = core.client.request
     assert request("GET", "/api/v1/namespaces/default/services/prom:9090/proxy/metrics",
                    query_params=[("x", "1")]) == "gpu_utilization 42\n"
     assert calls == [("GET", "/metrics", {"x": "1"})]
+    # the handler answers for the port name the number resolves to, and vice versa
+    fake.set_service_proxy("default", "prom", "web", "by name")
+    assert request("GET", "/api/v1/namespaces/default/services/prom:web/proxy/metrics") == "by name"
     assert request("GET", "/api/v1/namespaces/default/services/http:web:80/proxy/") == "hello"
     assert request("GET", "/api/v1/namespaces/default/services/web/proxy/any") == "hello"
     with pytest.raises(NotFoundError) as error:
         request("GET", "/api/v1/namespaces/default/services/nothing:80/proxy/")
     assert json.loads(error.value.body)["message"] == 'services "nothing" not found'
-    core.resource("Service", "v1").create({"apiVersion": "v1", "kind": "Service",
-                                           "metadata": {"name": "nothing", "namespace": "default"},
-                                           "spec": {"ports": [{"port": 80}]}})
-    status, data = status_and_body(fake, "GET", "/api/v1/namespaces/default/services/nothing:80/proxy/")
-    assert status == 503 and json.loads(data)["reason"] == "ServiceUnavailable"
+
+
+def test_service_proxy_reads_endpoints_not_handlers(fake):
+    service, backend = exposed_service(fake, "exporter", port=9400, port_name="metrics", ready=False)
+    fake.set_service_proxy("default", "exporter", None, "metrics text")
+    path = "/api/v1/namespaces/default/services/exporter:metrics/proxy/metrics"
+    # only notReadyAddresses: the apiserver skips the subset and names the whole id
+    status, data = status_and_body(fake, "GET", path)
+    assert status == 503 and json.loads(data)["message"] == 'no endpoints available for service "exporter:metrics"'
+    fake.put_object(fake.endpoints_for(service, [backend]))
+    assert status_and_body(fake, "GET", path) == (200, b"metrics text")
+    # a port name no subset carries: 503 naming the id
+    status, data = status_and_body(fake, "GET", "/api/v1/namespaces/default/services/exporter:other/proxy/metrics")
+    assert status == 503 and json.loads(data)["message"] == 'no endpoints available for service "exporter:other"'
+    # ready endpoints but nothing listening (no handler): the apiserver's dial error
+    fake.set_service_proxy("default", "exporter", None, None)
+    status, data = status_and_body(fake, "GET", path)
+    assert status == 503 and json.loads(data) == {
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": "error trying to reach service: dial tcp 10.42.0.9:9400: connect: connection refused",
+        "reason": "ServiceUnavailable", "code": 503}
+    # the Service without an Endpoints object (no selector, none written)
+    fake.delete_object("v1", "endpoints", "exporter", "default")
+    status, data = status_and_body(fake, "GET", path)
+    assert status == 404 and json.loads(data)["message"] == 'endpoints "exporter" not found'
+
+
+PROXY_RECORDINGS = [
+    "503-proxy-service-no-endpoints", "503-proxy-service-no-endpoints-numeric-port", "503-proxy-service-no-endpoints-no-port",
+    "503-proxy-service-https-scheme-no-endpoints", "503-proxy-service-unknown-port-name",
+    "503-proxy-service-unknown-port-number", "404-proxy-service-missing", "404-proxy-pod-missing",
+]
+
+
+@pytest.mark.parametrize("name", PROXY_RECORDINGS)
+def test_proxy_answers_equal_the_recorded_ones(fake, name):
+    for obj in ("service-exporter.create", "endpoints-exporter.no-pods"):
+        fake.put_recorded("objects/%s.json" % obj)
+    fixture = recorded("errors/%s.json" % name)
+    assert replay(fake, fixture) == (fixture["status_code"], fixture["response"])
+
+
+@pytest.mark.parametrize("name", ["503-proxy-service-no-endpoints-pod-pending", "400-proxy-pod-pending-no-ip",
+                                  "400-proxy-pod-pending-no-ip-port-name", "400-proxy-pod-pending-no-ip-no-port",
+                                  "400-proxy-pod-bound-no-ip"])
+def test_proxy_with_the_pending_exporter_pod_equals_the_recording(fake, name):
+    for obj in ("service-exporter.create", "endpoints-exporter.pod-pending", "pod-exporter-pending.bound"):
+        fake.put_recorded("objects/%s.json" % obj)
+    fixture = recorded("errors/%s.json" % name)
+    assert replay(fake, fixture) == (fixture["status_code"], fixture["response"])
+
+
+def test_pod_proxy(fake):
+    exposed_service(fake, "exporter", port=9400, port_name="metrics", pod_ip="10.42.0.7")
+    path = "/api/v1/namespaces/default/pods/exporter-0:9400/proxy/metrics"
+    status, data = status_and_body(fake, "GET", path)
+    assert status == 503 and "dial tcp 10.42.0.7:9400" in json.loads(data)["message"]
+    fake.set_pod_proxy("default", "exporter-0", 9400, lambda method, sub, query, body: (200, "up 1\n" + sub))
+    assert status_and_body(fake, "GET", path) == (200, b"up 1\n/metrics")
 
 
 # --------------------------------------------------------------------------
