@@ -274,7 +274,10 @@ def test_check_mode_creates_nothing(fake, tmp_path, capsys):
     result = run_module(fake, tmp_path, capsys, check_mode=True)
     by_name = checks(result)
     assert by_name["admission_rejects_invalid"]["status"] == "passed"
+    assert by_name["admission_rejects_invalid"]["kind"] == by_name["admission_accepts_valid"]["kind"] == "inspect"
     assert by_name["reconciliation"]["status"] == "skipped"
+    # admission inspected, nothing reconciled: never passed in check mode
+    assert result["status"] == "skipped" and any(n.startswith("nothing was exercised") for n in result["notes"])
     posts = fake.requests_to("POST")
     assert posts and all(r.query.get("dryRun") == "All" for r in posts)
     assert all("/namespaces/default/" in r.path for r in posts)
