@@ -9,7 +9,7 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.ai_conformance.rke2.plugins.module_utils import pods, policy
+from ansible_collections.ai_conformance.rke2.plugins.module_utils import accelerator_profiles, pods, policy
 
 GROUP = "resource.k8s.io"
 API_VERSION = "resource.k8s.io/v1"
@@ -88,11 +88,20 @@ def render_claim_template(name, namespace, device_class, labels):
     }
 
 
-def render_pod(builder, name, namespace, template_name, labels, command=None):
+def class_resources(device_class):
+    """Extended resources of the accelerator profiles whose DRA DeviceClass is ``device_class``.
+
+    Their nodes are commonly tainted with the resource name (``nvidia.com/gpu:NoSchedule``), which the
+    DRA test pod then tolerates although it requests no extended resource.
+    """
+    return sorted(p["resource"] for p in accelerator_profiles.PROFILES.values() if p.get("dra_device_class") == device_class)
+
+
+def render_pod(builder, name, namespace, template_name, labels, device_class=None, command=None):
     """Pod (from the test-pod builder) consuming one claim from the template; prints what it sees, then waits."""
     script = command or "echo '# env'; env | sort | grep -iE 'nvidia|cuda|gpu|dra|device' || true; echo '# /dev'; ls /dev; sleep 3600"
     container = builder.container("probe", IMAGE_KEY, command=["sh", "-c", script], claims=[CLAIM_NAME])
-    return builder.pod(name, namespace, [container], labels=labels,
+    return builder.pod(name, namespace, [container], labels=labels, accelerator_resources=class_resources(device_class),
                        resource_claims=[{"name": CLAIM_NAME, "resourceClaimTemplateName": template_name}])
 
 

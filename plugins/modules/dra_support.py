@@ -21,7 +21,9 @@ description:
     are the evidence).
   - When a DRA driver publishes devices (ResourceSlices are read page by page), exercises allocation for real - a
     temporary namespace (Pod Security C(restricted)) gets a C(ResourceClaimTemplate) and a test pod using it; the
-    check passes once the claim is allocated, reserved for the pod and the pod runs. A claim that is allocated while
+    check passes once the claim is allocated, reserved for the pod and the pod runs. The pod comes from the
+    collection's test-pod builder - it tolerates O(tolerations) and, for the DeviceClass of an accelerator profile
+    (C(gpu.nvidia.com)), that accelerator's taint (C(nvidia.com/gpu:NoSchedule)). A claim that is allocated while
     its pod never starts, and a pod the scheduler cannot place (no free device, untolerated taint), are C(error)s
     naming the node and the reason, not failures of DRA.
   - In check mode nothing is sent (not even dry-runs), so nothing is exercised and the requirement is C(skipped).
@@ -167,7 +169,7 @@ def check_allocation(kube, params, result, namespace):
     builder = PodBuilder(params, image_overrides={dra.IMAGE_KEY: params.get("image")})
     labels = kube.labels(REQUIREMENT)
     template = kube.create(dra.render_claim_template("dra-probe", namespace, device_class, labels))
-    pod = kube.create(dra.render_pod(builder, "dra-probe", namespace, template["metadata"]["name"], labels))
+    pod = kube.create(dra.render_pod(builder, "dra-probe", namespace, template["metadata"]["name"], labels, device_class))
     pod_name = pod["metadata"]["name"]
     expected = "claim allocated from %s, reserved for the pod, pod running" % device_class
     seen = {"pod": pod, "claim": None}

@@ -151,6 +151,14 @@ def test_rendered_manifests_are_wired_together():
 TOLERATION = {"key": "example.com/dedicated", "operator": "Exists", "effect": "NoSchedule"}
 
 
+def test_pod_for_a_profile_class_tolerates_the_accelerator_taint():
+    """gpu.nvidia.com is the NVIDIA profile's DRA class: its nodes' nvidia.com/gpu taint is tolerated."""
+    pod = dra.render_pod(testpods.PodBuilder({"tolerations": [TOLERATION]}), "p", "ns", "t", {}, "gpu.nvidia.com")
+    assert pod["spec"]["tolerations"] == [TOLERATION, {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert "limits" in pod["spec"]["containers"][0]["resources"]
+    assert "nvidia.com/gpu" not in pod["spec"]["containers"][0]["resources"]["limits"]
+
+
 # --------------------------------------------------------------------------- the API dry-run
 
 
