@@ -127,6 +127,7 @@ KUBEFLOW_TRAINING = {
             },
         },
         "replica_path": ["spec", "pytorchReplicaSpecs", "Master"],
+        # image: key of the test image table (testpods.IMAGES); busybox has /bin/sh, all the job runs
         "container": {
             "name": "pytorch",
             "image": "busybox",
@@ -138,11 +139,6 @@ KUBEFLOW_TRAINING = {
 }
 
 OPERATORS = {"kubeflow_training": KUBEFLOW_TRAINING}
-
-# Key of the test image table (testpods.IMAGES) of the job's container and of
-# the valid probe: it has /bin/sh, which is all the reconciliation job runs. Not
-# a PyTorch image: the operator only needs a container named "pytorch" that exits 0.
-JOB_IMAGE_KEY = "busybox"
 
 
 def operator_profile(name):

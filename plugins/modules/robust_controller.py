@@ -383,7 +383,8 @@ def verify(kube, params, result):
     namespace = params.get("operator_namespace") or profile["namespace"]
     vwc_name = params.get("webhook_configuration") or profile["webhook_configuration"]
     result.note("operator: %s %s (namespace %s)" % (profile["title"], version, namespace))
-    builder = PodBuilder(params, image_overrides={training.JOB_IMAGE_KEY: params.get("job_image")})
+    image_key = profile["job"]["container"]["image"]
+    builder = PodBuilder(params, image_overrides={image_key: params.get("job_image")})
 
     established = guarded(result, "crds_established", check_crds, kube, profile, version, result) or {}
     guarded(result, "operator_deployment", check_deployment, kube, profile, namespace, result)
@@ -410,7 +411,7 @@ def verify(kube, params, result):
     else:
         guarded(result, "admission_rejects_invalid", check_invalid_probe, kube, profile, version, test_namespace, result)
         guarded(result, "admission_accepts_valid", check_valid_probe, kube, profile, version, test_namespace,
-                builder.image(training.JOB_IMAGE_KEY), result)
+                builder.image(image_key), result)
 
     if not params["run_job"]:
         result.skipped("reconciliation", "reconciliation job disabled (run_job=false)")
