@@ -168,10 +168,14 @@ def check_allocation(kube, params, result, namespace):
 
     builder = PodBuilder(params, image_overrides={dra.IMAGE_KEY: params.get("image")})
     labels = kube.labels(REQUIREMENT)
-    template = kube.create(dra.render_claim_template("dra-probe", namespace, device_class, labels))
-    pod = kube.create(dra.render_pod(builder, "dra-probe", namespace, template["metadata"]["name"], labels, device_class))
-    pod_name = pod["metadata"]["name"]
     expected = "claim allocated from %s, reserved for the pod, pod running" % device_class
+    try:
+        template = kube.create(dra.render_claim_template("dra-probe", namespace, device_class, labels))
+        pod = kube.create(dra.render_pod(builder, "dra-probe", namespace, template["metadata"]["name"], labels, device_class))
+    except KubeError as exc:  # Pod Security, quota, LimitRange, a policy webhook: the test cannot start
+        result.from_exception(name, exc, "the DRA test objects were not admitted", expected=expected)
+        return
+    pod_name = pod["metadata"]["name"]
     seen = {"pod": pod, "claim": None}
 
     def probe():
@@ -199,7 +203,10 @@ def check_allocation(kube, params, result, namespace):
         return
     cause, message, observed = dra.allocation_outcome(seen["claim"], seen["pod"])
     result.add_evidence("allocation", observed)
-    result.add_evidence("pod-view-of-devices", kube.pod_logs(namespace, pod_name, tail_lines=200), "text")
+    try:
+        result.add_evidence("pod-view-of-devices", kube.pod_logs(namespace, pod_name, tail_lines=200), "text")
+    except KubeError as exc:
+        result.note("the test pod's log (what it sees of the device) could not be read: %s" % exc)
     result.exercised(name, message, observed=observed, expected=expected)
 
 

@@ -239,6 +239,17 @@ def test_resource_slices_are_read_page_by_page(fake, capsys):
     assert drivers["resource_slices"] == 501 and drivers["devices_by_driver"]["gpu.example.com"] == 1
 
 
+def test_test_pod_rejected_by_pod_security_is_an_error(fake, capsys):
+    add_driver(fake)
+    fake.fail("POST", r"/namespaces/aic-dra-support-[a-z0-9]+/pods$", fixture="403-psa-restricted-create-plain-pod.json")
+    result = run(fake, capsys)
+    allocation = checks(result)["dra_allocation"]
+    assert allocation["status"] == "error" and allocation["cause"] == "pod_security"
+    assert allocation["message"].startswith("the DRA test objects were not admitted: Forbidden (403)")
+    assert result["status"] == "error"
+    assert ours_left(fake) == []
+
+
 def test_image_pull_problem_is_an_error_not_a_failure_and_cleans_up(fake, capsys):
     add_driver(fake)
     play_dra(fake, pod_state="imagepull")
