@@ -97,13 +97,16 @@ class PodBuilder:
     ``image_pull_secrets`` and ``images`` (see ``kube.COMMON_ARG_SPEC``).
     """
 
-    def __init__(self, params=None):
+    def __init__(self, params=None, image_overrides=None):
+        """``image_overrides`` ({key: reference or None}) come from a module's own ``image`` options;
+        set ones replace table entries like ``images`` does (and are mirrored by ``image_registry`` too)."""
         params = params or {}
         self.tolerations = [dict(t) for t in params.get("tolerations") or []]
         self.registry = params.get("image_registry") or None
         # copied into the temporary namespace under their own name (Kube.temp_namespace)
         self.pull_secrets = [ref.rpartition("/")[2] for ref in params.get("image_pull_secrets") or []]
         self.overrides = dict(params.get("images") or {})
+        self.overrides.update((key, ref) for key, ref in (image_overrides or {}).items() if ref)
 
     def image(self, key):
         """The reference to pull for image ``key`` of ``IMAGES`` (override, then mirror)."""

@@ -87,22 +87,29 @@ def deny_tfjobs_without_image(fake, calls=None):
     fake.on_create(GROUP_VERSION, "tfjobs", hook)
 
 
-def play_training_operator(fake, exit_code=0, waiting=None):
-    """Reconciler for PyTorchJobs: creates the master pod and writes the job conditions."""
+def play_training_operator(fake, exit_code=0, waiting=None, pod_exit_code=None, created=None):
+    """Reconciler for PyTorchJobs: creates the master pod and writes the job conditions.
+
+    ``pod_exit_code`` makes the pod's container exit with another code than the job's
+    conditions say (a controller reporting what did not happen); ``created`` collects the jobs seen.
+    """
 
     def reconcile(fake_):
         for job in fake_.objects(GROUP_VERSION, "pytorchjobs"):
             if job.get("status"):
                 continue
             meta = job["metadata"]
+            if created is not None:
+                created.append(copy.deepcopy(job))
             pod_name = "%s-master-0" % meta["name"]
             container = job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]
             if waiting:
                 state = {"waiting": {"reason": waiting, "message": 'Back-off pulling image "%s"' % container["image"]}}
                 phase = "Pending"
             else:
-                state = {"terminated": {"exitCode": exit_code, "reason": "Completed" if exit_code == 0 else "Error"}}
-                phase = "Succeeded" if exit_code == 0 else "Failed"
+                code = exit_code if pod_exit_code is None else pod_exit_code
+                state = {"terminated": {"exitCode": code, "reason": "Completed" if code == 0 else "Error"}}
+                phase = "Succeeded" if code == 0 else "Failed"
             fake_.put_object({
                 "apiVersion": "v1", "kind": "Pod",
                 "metadata": {"name": pod_name, "namespace": meta["namespace"],
