@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import fnmatch
 import re
 
 try:
@@ -197,12 +198,10 @@ PARSERS = {"nvidia_smi": parse_nvidia_smi_list}
 
 def parse_device_nodes(text, glob):
     """Device node paths listed one per line (``ls``/the probe loop) that match the profile's glob."""
-    pattern = re.compile("^" + re.escape(glob).replace(r"\*", ".*").replace(r"\?", ".")
-                         .replace(r"\[", "[").replace(r"\]", "]") + "$")
     nodes = []
     for line in (text or "").splitlines():
         path = line.strip()
-        if pattern.match(path) and path not in nodes:
+        if fnmatch.fnmatchcase(path, glob) and path not in nodes:
             nodes.append(path)
     return nodes
 
