@@ -404,7 +404,7 @@ def parse_toolkit_config(text, keys):
 def evaluate_toolkit_configs(files, profile, isolation):
     """Judge the config.toml files read on accelerator hosts.
 
-    ``files``: [{"host", "path", "content"}] (``content`` None when the file is absent). Returns
+    ``files``: [{"host", "path", "content", "error"}] (``content`` None when the file could not be read). Returns
     (mismatches [str], rows [{"host", "path", key: value...}]). With ``isolation`` None nothing is
     expected and only the values are reported.
     """
@@ -414,9 +414,9 @@ def evaluate_toolkit_configs(files, profile, isolation):
     for item in files:
         row = {"host": item.get("host"), "path": item.get("path")}
         if item.get("content") is None:
-            row["error"] = "file not found"
+            row["error"] = item.get("error") or "file not found"
             if expected:
-                mismatches.append("%s:%s not found" % (row["host"], row["path"]))
+                mismatches.append("%s:%s %s" % (row["host"], row["path"], row["error"]))
             rows.append(row)
             continue
         try:

@@ -275,7 +275,7 @@ def test_toolkit_config_keys():
     mismatches, rows = acc.evaluate_toolkit_configs(files, NVIDIA, "volume-mounts")
     assert rows[0] == {"host": "gpu1", "path": "/p", "accept-nvidia-visible-devices-as-volume-mounts": True,
                        "accept-nvidia-visible-devices-envvar-when-unprivileged": False}
-    assert mismatches == ["gpu2:/p not found",
+    assert mismatches == ["gpu2:/p file not found",
                           "gpu3: accept-nvidia-visible-devices-as-volume-mounts = None (expected true)",
                           "gpu3: accept-nvidia-visible-devices-envvar-when-unprivileged = True (expected false)"]
     assert acc.evaluate_toolkit_configs(files, NVIDIA, None)[0] == []
