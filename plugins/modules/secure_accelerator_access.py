@@ -364,7 +364,17 @@ class Probes:
                     found[pod_name]["_logs"] = logs
             return len(found) == len(names), {"read": sorted(found), "waiting": sorted(set(names) - set(found))}
 
-        self.kube.wait_for(look, self.params["timeout"], what=what)
+        try:
+            self.kube.wait_for(look, self.params["timeout"], what=what)
+        except WaitTimeout as exc:
+            # say why a pod is not there yet (still pulling the image, unschedulable) when the pod says it
+            for pod_name in sorted(set(names) - set(found)):
+                pod = self.kube.get("v1", "Pod", pod_name, self.namespace)
+                classified = policy.classify_pod(pod) if pod else None
+                if classified:
+                    raise Stuck("%s (after %ss)" % (classified[1], self.params["timeout"]), kind="timeout",
+                                state=exc.body, cause=classified[0])
+            raise
         return found
 
 

@@ -91,13 +91,14 @@ class GpuCluster:
     """Plays the scheduler, the NVIDIA device plugin + toolkit and the kubelet on the fake API server."""
 
     def __init__(self, fake, root, bypass_leak=False, share_uuid=False, tool_missing=False, ignore_gpus=False,
-                 runtime_class=True):
+                 runtime_class=True, waiting=None):
         self.fake = fake
         self.root = str(root)
         self.bypass_leak = bypass_leak
         self.share_uuid = share_uuid
         self.tool_missing = tool_missing
         self.ignore_gpus = ignore_gpus
+        self.waiting = waiting  # containers stay waiting with this reason (ImagePullBackOff, ContainerCreating)
         self.allocations = {}  # (namespace, pod, container) -> [host GPU index]
         self.seen_pods = []
         os.makedirs(self.root, exist_ok=True)
@@ -199,6 +200,15 @@ class GpuCluster:
 
     def run(self, fake, pod):
         namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        if self.waiting:
+            message = ('Back-off pulling image "%s"' % pod["spec"]["containers"][0]["image"]
+                       if self.waiting == "ImagePullBackOff" else None)
+            statuses = [{"name": c["name"], "ready": False, "image": c["image"], "restartCount": 0,
+                         "state": {"waiting": dict({"reason": self.waiting}, **({"message": message} if message else {}))}}
+                        for c in pod["spec"]["containers"]]
+            if pod["status"].get("containerStatuses") != statuses:
+                fake.set_status("v1", "pods", name, dict(pod["status"], containerStatuses=statuses), namespace=namespace)
+            return
         holds = False
         statuses = []
         for container in pod["spec"]["containers"]:

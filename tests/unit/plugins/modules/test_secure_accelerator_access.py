@@ -258,3 +258,24 @@ def test_operator_config_not_matching_the_chosen_profile_fails(fake, tmp_path, c
     # auto reports the CDI profile without judging
     result = run(fake, tmp_path, capsys, cluster)
     assert checks(result)["gpu_operator_config"]["message"].endswith("configures the cdi isolation profile")
+
+
+def test_probe_image_not_pullable_is_an_image_pull_error(fake, tmp_path, capsys):
+    gpu_node(fake)
+    cluster = GpuCluster(fake, tmp_path / "sandbox", waiting="ImagePullBackOff")
+    result = run(fake, tmp_path, capsys, cluster, image_registry="mirror.example.com:5000")
+    found = checks(result)
+    assert result["status"] == "error"
+    assert found["env_bypass_blocked"]["cause"] == "image_pull"
+    assert "mirror.example.com:5000/nvidia/cuda:13.0.2-base-ubuntu24.04" in found["env_bypass_blocked"]["message"]
+    assert found["exclusive_allocation"]["cause"] == "image_pull"
+
+
+def test_probe_image_still_pulling_at_the_timeout(fake, tmp_path, capsys):
+    gpu_node(fake)
+    cluster = GpuCluster(fake, tmp_path / "sandbox", waiting="ContainerCreating")
+    result = run(fake, tmp_path, capsys, cluster, timeout=2)
+    found = checks(result)
+    assert result["status"] == "error"
+    assert found["env_bypass_blocked"]["cause"] == "image_pull_timeout"
+    assert "is still creating its containers" in found["env_bypass_blocked"]["message"]
