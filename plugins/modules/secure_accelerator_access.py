@@ -305,7 +305,8 @@ class Probes:
         variables = dict(self.profile.get("probe_env") or {})
         variables.update(env or {})
         if hold:
-            variables["AIC_HOLD"] = str(self.params["timeout"] + 60)
+            # past the log wait and the exhaustion wait (each bounded by timeout); cleanup deletes it earlier
+            variables["AIC_HOLD"] = str(2 * self.params["timeout"] + 60)
         resources = dict((k, dict(v)) for k, v in (self.profile.get("probe_resources") or {}).items())
         claims = None
         if accelerator and self.target["mode"] == "device_plugin":

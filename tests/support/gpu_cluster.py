@@ -5,7 +5,9 @@ Used with ``tests.support.fakeapi.FakeKubeAPI``. Nodes are the recorded GPU node
 ``nvidia.com/gpu=present:NoSchedule``); GPUs get H100 names and UUIDs in the real ``nvidia-smi -L`` format.
 
 The "scheduler" binds a pod when a node matches its nodeSelector, its taints are tolerated and enough
-GPUs are free (allocatable minus the requests of bound, non-terminated pods), else it sets
+GPUs are free (allocatable minus the requests of bound, non-terminated pods) or, for DRA pods, devices of
+the node's ResourceSlices can be allocated to its claims (``dra_driver()`` publishes them; claims of
+templates are generated and allocated as the resourceclaim controller and the scheduler do), else it sets
 ``PodScheduled=False/Unschedulable`` with a message in the recorded scheduler format.
 
 The "kubelet" runs every container's command for real (``sh -c``) in a sandbox: the device plugin's
@@ -30,6 +32,28 @@ GPU_NAME = "NVIDIA H100 80GB HBM3"
 UUIDS = ["GPU-1d4aa5ce-c219-9f97-a29b-d4298760dab3", "GPU-77c2b0e4-5a1d-4c3e-9f21-0b8e6d2a4c10",
          "GPU-a3f09c51-2e7b-4d86-b1c4-58e9f0d7a622", "GPU-c8d14e27-9b30-4f5a-8e62-d3a7c1b9f804"]
 T0 = "2026-12-01T17:03:36Z"
+DRA = "resource.k8s.io/v1"
+DRA_DRIVER = "gpu.nvidia.com"
+
+
+def dra_driver(fake, node_name="gpu-node-1", devices=2):
+    """The NVIDIA DRA driver's DeviceClass and a node's ResourceSlice, in the recorded shapes (driver renamed)."""
+    device_class = copy.deepcopy(fake.recorded("objects/deviceclass-gpu.example.com.json")["response"])
+    resource_slice = copy.deepcopy(fake.recorded("objects/resourceslice-gpu-node-1-gpu.example.com.json")["response"])
+    for obj in (device_class, resource_slice):
+        for key in ("resourceVersion", "uid", "managedFields"):
+            obj["metadata"].pop(key, None)
+    device_class["metadata"]["name"] = DRA_DRIVER
+    device_class["spec"]["selectors"][0]["cel"]["expression"] = 'device.driver == "%s"' % DRA_DRIVER
+    resource_slice["metadata"]["name"] = "%s-%s" % (node_name, DRA_DRIVER)
+    spec = resource_slice["spec"]
+    spec.update(driver=DRA_DRIVER, nodeName=node_name)
+    spec["pool"]["name"] = node_name
+    template = spec["devices"][0]
+    spec["devices"] = [dict(copy.deepcopy(template), name="gpu-%d" % i, attributes=dict(template["attributes"], index={"int": i}))
+                       for i in range(devices)]
+    fake.put_object(device_class)
+    fake.put_object(resource_slice)
 
 
 def recorded_node(fake, fixture, gpus=None, name=None):
@@ -72,8 +96,8 @@ def pod_gpus(pod):
     return sum(_gpu_request(c) for c in (pod.get("spec") or {}).get("containers") or [])
 
 
-def unschedulable_message(reasons, total):
-    """The scheduler's message (recorded format) for {reason: node count} on ``total`` nodes."""
+def unschedulable_message(reasons, total, claims=False):
+    """The scheduler's message (recorded format) for {reason: node count} on ``total`` nodes (``claims``: DRA pod)."""
     parts = ", ".join("%d %s" % (count, reason) for reason, count in sorted(reasons.items()))
     insufficient = sum(c for r, c in reasons.items() if r.startswith("Insufficient"))
     if insufficient == total:
@@ -83,8 +107,8 @@ def unschedulable_message(reasons, total):
             insufficient, total - insufficient)
     else:
         preemption = "%d Preemption is not helpful for scheduling." % total
-    return "0/%d nodes are available: %s. no new claims to deallocate, preemption: 0/%d nodes are available: %s" % (
-        total, parts, total, preemption)
+    return "0/%d nodes are available: %s. %s, preemption: 0/%d nodes are available: %s" % (
+        total, parts, "still not schedulable" if claims else "no new claims to deallocate", total, preemption)
 
 
 class GpuCluster:
@@ -130,6 +154,8 @@ class GpuCluster:
     def schedule(self, fake, pod, nodes):
         if any(c.get("type") == "PodScheduled" and c.get("status") == "False" for c in pod["status"].get("conditions") or []):
             return
+        claims = self.generate_claims(fake, pod)
+        pod = fake.get_object("v1", "pods", pod["metadata"]["name"], pod["metadata"]["namespace"])
         reasons = {}
         for node in nodes:
             name = node["metadata"]["name"]
@@ -139,6 +165,8 @@ class GpuCluster:
                 reason = "node(s) had untolerated taint(s)"
             elif not self.ignore_gpus and pod_gpus(pod) > int(node["status"]["allocatable"].get(RESOURCE, 0)) - self.used(fake, name):
                 reason = "Insufficient %s" % RESOURCE
+            elif claims and not self.allocate_claims(fake, pod, claims, name):
+                reason = "cannot allocate all claims"
             else:
                 fake.bind_pod(pod["metadata"]["namespace"], pod["metadata"]["name"], name)
                 self.seen_pods.append(pod["metadata"]["name"])
@@ -146,8 +174,77 @@ class GpuCluster:
             reasons[reason] = reasons.get(reason, 0) + 1
         status = dict(pod["status"], conditions=[{"type": "PodScheduled", "observedGeneration": 1, "status": "False",
                                                   "lastProbeTime": None, "lastTransitionTime": T0, "reason": "Unschedulable",
-                                                  "message": unschedulable_message(reasons, len(nodes))}])
+                                                  "message": unschedulable_message(reasons, len(nodes), bool(claims))}])
         fake.set_status("v1", "pods", pod["metadata"]["name"], status, namespace=pod["metadata"]["namespace"])
+
+    # -- DRA: the resourceclaim controller and the scheduler's allocation ------------
+
+    def generate_claims(self, fake, pod):
+        """Create the ResourceClaims of the pod's claim templates (as the resourceclaim controller); returns them."""
+        namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        claims, statuses = [], []
+        for item in pod["spec"].get("resourceClaims") or []:
+            claim_name = "%s-%s-x7k2q" % (name, item["name"])
+            claim = fake.get_object(DRA, "resourceclaims", claim_name, namespace)
+            if claim is None:
+                template = fake.get_object(DRA, "resourceclaimtemplates", item["resourceClaimTemplateName"], namespace)
+                claim = fake.put_object({
+                    "apiVersion": DRA, "kind": "ResourceClaim",
+                    "metadata": {"name": claim_name, "namespace": namespace,
+                                 "annotations": {"resource.kubernetes.io/pod-claim-name": item["name"]},
+                                 "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": name, "uid": pod["metadata"]["uid"],
+                                                      "controller": True, "blockOwnerDeletion": True}]},
+                    "spec": template["spec"]["spec"]})
+            claims.append(claim)
+            statuses.append({"name": item["name"], "resourceClaimName": claim_name})
+        if statuses and pod["status"].get("resourceClaimStatuses") != statuses:
+            fake.set_status("v1", "pods", name, dict(pod["status"], resourceClaimStatuses=statuses), namespace=namespace)
+        return claims
+
+    def allocate_claims(self, fake, pod, claims, node_name):
+        """Allocate one device per claim request on ``node_name``; False when the node has too few free."""
+        published = []
+        for item in fake.objects(DRA, "resourceslices"):
+            if item["spec"].get("nodeName") == node_name:
+                published.extend((item["spec"]["driver"], item["spec"]["pool"]["name"], d["name"]) for d in item["spec"]["devices"])
+        taken = set()
+        for claim in fake.objects(DRA, "resourceclaims"):
+            for result in (((claim.get("status") or {}).get("allocation") or {}).get("devices") or {}).get("results") or []:
+                taken.add((result["driver"], result["pool"], result["device"]))
+        free = [d for d in published if d not in taken]
+        wanted = sum(len(c["spec"]["devices"]["requests"]) for c in claims if not (c.get("status") or {}).get("allocation"))
+        if wanted > len(free):
+            return False
+        for claim in claims:
+            if (claim.get("status") or {}).get("allocation"):
+                continue
+            results = []
+            for request in claim["spec"]["devices"]["requests"]:
+                driver, pool, device = free.pop(0)
+                results.append({"request": request["name"], "driver": driver, "pool": pool, "device": device})
+            fake.set_status(DRA, "resourceclaims", claim["metadata"]["name"], {
+                "allocation": {"devices": {"results": results}, "nodeSelector": {"nodeSelectorTerms": [
+                    {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node_name]}]}]}},
+                "reservedFor": [{"resource": "pods", "name": pod["metadata"]["name"], "uid": pod["metadata"]["uid"]}]},
+                namespace=claim["metadata"]["namespace"])
+        return True
+
+    def claimed_devices(self, fake, pod, container):
+        """Host GPU indexes of the DRA devices allocated to the claims ``container`` uses."""
+        names = [c["name"] for c in (container.get("resources") or {}).get("claims") or []]
+        indexes = []
+        for status in pod["status"].get("resourceClaimStatuses") or []:
+            if status["name"] not in names:
+                continue
+            claim = fake.get_object(DRA, "resourceclaims", status["resourceClaimName"], pod["metadata"]["namespace"])
+            for result in claim["status"]["allocation"]["devices"]["results"]:
+                indexes.append(int(result["device"].rsplit("-", 1)[1]))
+        return indexes
+
+    def release_claims(self, fake, pod):
+        """The resourceclaim controller deletes a finished pod's generated claims."""
+        for status in pod["status"].get("resourceClaimStatuses") or []:
+            fake.delete_object(DRA, "resourceclaims", status["resourceClaimName"], pod["metadata"]["namespace"])
 
     # -- device plugin, toolkit, kubelet ---------------------------------------
 
@@ -212,7 +309,7 @@ class GpuCluster:
         holds = False
         statuses = []
         for container in pod["spec"]["containers"]:
-            given = self.allocate(fake, pod, container)
+            given = self.allocate(fake, pod, container) + self.claimed_devices(fake, pod, container)
             fake.set_pod_log(namespace, name, self.execute(container, self.visible(fake, pod, container, given)),
                              container=container["name"])
             holds = holds or any(e["name"] == "AIC_HOLD" for e in container.get("env") or [])
@@ -223,6 +320,8 @@ class GpuCluster:
         conditions = [c for c in status.get("conditions") or [] if c.get("type") != "Ready"]
         status["conditions"] = conditions + [{"type": "Ready", "status": "True" if holds else "False"}]
         fake.set_status("v1", "pods", name, status, namespace=namespace)
+        if not holds:
+            self.release_claims(fake, pod)
 
 
 def leftovers(fake):

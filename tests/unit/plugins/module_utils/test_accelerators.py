@@ -195,6 +195,8 @@ def test_fake_scheduler_reproduces_the_recorded_messages():
     recorded = pod_fixture("pod-gpu-no-toleration.unschedulable.json")["status"]["conditions"][0]["message"]
     assert unschedulable_message({"node(s) didn't match Pod's node affinity/selector": 1,
                                   "node(s) had untolerated taint(s)": 1}, 2) == recorded
+    recorded = pod_fixture("pod-dra-pod-3-gpus.unschedulable.json")["status"]["conditions"][0]["message"]
+    assert unschedulable_message({"cannot allocate all claims": 1}, 1, claims=True) == recorded
 
 
 # --------------------------------------------------------------------------- nodes and free accelerators

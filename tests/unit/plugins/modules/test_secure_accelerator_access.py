@@ -11,7 +11,7 @@ import pytest
 
 from ansible_collections.ai_conformance.rke2.plugins.modules import secure_accelerator_access
 from tests.support.fakeapi import FakeKubeAPI
-from tests.support.gpu_cluster import UUIDS, GpuCluster, leftovers, recorded_node
+from tests.support.gpu_cluster import UUIDS, GpuCluster, dra_driver, leftovers, recorded_node
 from tests.support.modrun import checks, run_module
 
 EXERCISES = ("exclusive_allocation", "exhaustion_pending", "env_bypass_blocked", "container_isolation")
@@ -279,3 +279,42 @@ def test_probe_image_still_pulling_at_the_timeout(fake, tmp_path, capsys):
     assert result["status"] == "error"
     assert found["env_bypass_blocked"]["cause"] == "image_pull_timeout"
     assert "is still creating its containers" in found["env_bypass_blocked"]["message"]
+
+
+def test_dra_managed_gpus_pass_with_resource_claims(fake, tmp_path, capsys):
+    gpu_node(fake, gpus=0)  # no extended resource: auto picks DRA
+    dra_driver(fake)
+    cluster = GpuCluster(fake, tmp_path / "sandbox")
+    result = run(fake, tmp_path, capsys, cluster)
+    found = checks(result)
+    assert result["status"] == "passed", [(c["name"], c["status"], c["message"]) for c in result["checks"]]
+    assert evidence(result, "accelerator-nodes")["mode"] == "dra"
+    assert evidence(result, "accelerator-nodes")["device_class"] == "gpu.nvidia.com"
+    assert sorted(o["uuids"][0] for o in found["exclusive_allocation"]["observed"]) == sorted(UUIDS[:2])
+    assert "cannot allocate all claims" in found["exhaustion_pending"]["message"]
+    templates = [r for r in fake.requests_to("POST", "/resourceclaimtemplates$")]
+    assert len(templates) == 1
+    assert fake.objects("resource.k8s.io/v1", "resourceclaims") == []
+
+
+def test_dra_mode_without_driver_is_an_error(fake, tmp_path, capsys):
+    gpu_node(fake, gpus=0)
+    fake.patch_object("v1", "nodes", "gpu-node-1", {"metadata": {"labels": {"nvidia.com/gpu.present": None}}})
+    result = run(fake, tmp_path, capsys, mode="dra")
+    target = checks(result)["accelerator_target"]
+    assert result["status"] == "error" and target["cause"] == "no_test_target"
+    assert target["message"].startswith("no driver of DeviceClass gpu.nvidia.com publishes devices")
+
+
+def test_dra_mode_with_busy_devices_is_no_capacity(fake, tmp_path, capsys):
+    gpu_node(fake, gpus=0)
+    dra_driver(fake, devices=1)
+    fake.create_namespace("busy")
+    fake.put_object({"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaim", "metadata": {"name": "held", "namespace": "busy"},
+                     "spec": {"devices": {"requests": [{"name": "gpu", "exactly": {"deviceClassName": "gpu.nvidia.com"}}]}},
+                     "status": {"allocation": {"devices": {"results": [
+                         {"request": "gpu", "driver": "gpu.nvidia.com", "pool": "gpu-node-1", "device": "gpu-0"}]}}}})
+    result = run(fake, tmp_path, capsys, mode="dra")
+    target = checks(result)["accelerator_target"]
+    assert result["status"] == "error" and target["cause"] == "no_capacity"
+    assert "1 device(s), allocated gpu.nvidia.com/gpu-node-1/gpu-0" in target["message"]
