@@ -62,8 +62,8 @@ options:
     default: auto
   toolkit_configs:
     description:
-      - The toolkit's C(config.toml) as read on accelerator hosts - dicts with C(host), C(path) and C(content)
-        (C(content) null when the file is absent). Empty skips that check.
+      - The toolkit's C(config.toml) as read on accelerator hosts - dicts with C(host), C(path), C(content)
+        (null when it could not be read) and C(error) (why not). Empty skips that check.
     type: list
     elements: dict
     default: []
@@ -229,6 +229,7 @@ def find_target(kube, params, profile, result):
     mode = params["mode"]
     device_class = None
     dra_names = []
+    slices = []
     if mode in ("dra", "auto") and not (mode == "auto" and advertising):
         try:
             device_class = kube.get(dra.API_VERSION, "DeviceClass", profile["dra_device_class"])
@@ -251,7 +252,6 @@ def find_target(kube, params, profile, result):
     else:
         if device_class is not None:
             claims = kube.list(dra.API_VERSION, "ResourceClaim")
-            slices = kube.list(dra.API_VERSION, "ResourceSlice")
             for node_name in dra_names:
                 free, total, allocated = acc.dra_free_devices(node_name, device_class, slices, claims)
                 candidates.append({"node": node_name, "free": free, "allocatable": total,
