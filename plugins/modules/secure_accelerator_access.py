@@ -49,7 +49,8 @@ options:
     default: nvidia
   accelerator_profile_overrides:
     description:
-      - Keys merged recursively over the profile, for example C({resource: nvidia.com/mig-1g.10gb}).
+      - Keys merged recursively over the profile, for example C(resource) set to C(nvidia.com/mig-1g.10gb) or
+        C(device_glob) for another device-node layout.
     type: dict
     default: {}
   isolation:
