@@ -39,8 +39,8 @@ PROFILES = {
         "probe_resources": {"requests": {"memory": "64Mi"}, "limits": {"memory": "256Mi"}},
         # RuntimeClass of the vendor's runtime; probe pods use it when it exists (runtime_class=auto)
         "runtime_class": "nvidia",
-        # the scheduler's words for "no accelerator left" (device plugin, DRA)
-        "insufficient_message": "Insufficient nvidia.com/gpu",
+        # the scheduler's words for "no accelerator left" (device plugin: {resource} is filled in, DRA)
+        "insufficient_message": "Insufficient {resource}",
         "dra_insufficient_message": "cannot allocate all claims",
         # GPU Operator: where its configuration lives, and what each isolation profile sets
         "operator": {

@@ -295,6 +295,13 @@ def judge_isolated(name, probe, what):
     return None, "%s (%s) sees no accelerator" % (name, what), observed
 
 
+def insufficient_message(profile, mode):
+    """What the scheduler says when no accelerator is left, for ``mode`` (device_plugin or dra)."""
+    if mode == "dra":
+        return profile["dra_insufficient_message"]
+    return profile["insufficient_message"].format(resource=profile["resource"])
+
+
 def judge_exhaustion(pod, insufficient_message, node_name):
     """The pod asking for one more accelerator than is free: (cause or None, message, done).
 

@@ -463,8 +463,7 @@ def check_exhaustion(probes, result):
         result.skipped(name, "node %s has %d free accelerators, more than max_accelerators=%d: one more pod would fit" % (
             target["node"], target["free"], target["count"]))
         return
-    message_key = "insufficient_message" if target["mode"] == "device_plugin" else "dra_insufficient_message"
-    wanted = probes.profile[message_key]
+    wanted = acc.insufficient_message(probes.profile, target["mode"])
     pod = probes.pod("one-too-many", [probes.container("probe", True)], "exhaustion")
     pod_name = pod["metadata"]["name"]
     expected = "Pending: %s" % wanted

@@ -166,26 +166,33 @@ def pod_fixture(name):
 
 
 def test_recorded_insufficient_gpu_is_the_expected_pending():
-    cause, message, done = acc.judge_exhaustion(pod_fixture("pod-gpu-pod-3.unschedulable.json"), NVIDIA["insufficient_message"], "gpu-node-1")
+    cause, message, done = acc.judge_exhaustion(pod_fixture("pod-gpu-pod-3.unschedulable.json"), acc.insufficient_message(NVIDIA, "device_plugin"), "gpu-node-1")
     assert done and cause is None and "1 Insufficient nvidia.com/gpu" in message
 
 
 def test_recorded_untolerated_taint_is_not_insufficiency():
     cause, _message, done = acc.judge_exhaustion(pod_fixture("pod-gpu-no-toleration.unschedulable.json"),
-                                                 NVIDIA["insufficient_message"], "gpu-node-2")
+                                                 acc.insufficient_message(NVIDIA, "device_plugin"), "gpu-node-2")
     assert done and cause == "untolerated_taint"
 
 
 def test_recorded_dra_answer_for_the_dra_mode():
     cause, _message, done = acc.judge_exhaustion(pod_fixture("pod-dra-pod-3-gpus.unschedulable.json"),
-                                                 NVIDIA["dra_insufficient_message"], "gpu-node-1")
+                                                 acc.insufficient_message(NVIDIA, "dra"), "gpu-node-1")
     assert done and cause is None
 
 
+def test_insufficient_message_follows_the_resource():
+    assert acc.insufficient_message(NVIDIA, "device_plugin") == "Insufficient nvidia.com/gpu"
+    mig = accelerator_profiles.resolve("nvidia", {"resource": "nvidia.com/mig-1g.10gb"})
+    assert acc.insufficient_message(mig, "device_plugin") == "Insufficient nvidia.com/mig-1g.10gb"
+    assert acc.insufficient_message(mig, "dra") == "cannot allocate all claims"
+
+
 def test_bound_extra_pod_fails_and_undecided_waits():
-    cause, message, done = acc.judge_exhaustion(pod_fixture("pod-gpu-pod-2.scheduled.json"), NVIDIA["insufficient_message"], "gpu-node-1")
+    cause, message, done = acc.judge_exhaustion(pod_fixture("pod-gpu-pod-2.scheduled.json"), acc.insufficient_message(NVIDIA, "device_plugin"), "gpu-node-1")
     assert done and cause == "capability" and "was scheduled to gpu-node-1" in message
-    assert acc.judge_exhaustion(pod_fixture("pod-gpu-pod-3.create.json"), NVIDIA["insufficient_message"], "gpu-node-1")[2] is False
+    assert acc.judge_exhaustion(pod_fixture("pod-gpu-pod-3.create.json"), acc.insufficient_message(NVIDIA, "device_plugin"), "gpu-node-1")[2] is False
 
 
 def test_fake_scheduler_reproduces_the_recorded_messages():
