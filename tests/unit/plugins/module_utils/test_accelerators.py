@@ -166,7 +166,8 @@ def pod_fixture(name):
 
 
 def test_recorded_insufficient_gpu_is_the_expected_pending():
-    cause, message, done = acc.judge_exhaustion(pod_fixture("pod-gpu-pod-3.unschedulable.json"), acc.insufficient_message(NVIDIA, "device_plugin"), "gpu-node-1")
+    cause, message, done = acc.judge_exhaustion(pod_fixture("pod-gpu-pod-3.unschedulable.json"),
+                                                acc.insufficient_message(NVIDIA, "device_plugin"), "gpu-node-1")
     assert done and cause is None and "1 Insufficient nvidia.com/gpu" in message
 
 
