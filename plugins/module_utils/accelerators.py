@@ -411,31 +411,33 @@ def parse_toolkit_config(text, keys):
 def evaluate_toolkit_configs(files, profile, isolation):
     """Judge the config.toml files read on accelerator hosts.
 
-    ``files``: [{"host", "path", "content", "error"}] (``content`` None when the file could not be read). Returns
-    (mismatches [str], rows [{"host", "path", key: value...}]). With ``isolation`` None nothing is
-    expected and only the values are reported.
+    ``files``: [{"host", "path", "content", "error"}] (``content`` None when the file could not be read;
+    ``error`` says why, Ansible's ``file not found: PATH`` for an absent file). Returns (mismatches [str],
+    rows [{"host", "path", key: value... or "error"}], unreadable [str]): an absent file is a mismatch
+    when ``isolation`` expects keys; a host that could not be read (unreachable, no privilege) is only
+    reported as unreadable. With ``isolation`` None nothing is expected.
     """
     expected = profile["isolation_profiles"][isolation]["toolkit_config"] if isolation else {}
     keys = sorted(profile["isolation_profiles"]["volume-mounts"]["toolkit_config"])
-    rows, mismatches = [], []
+    rows, mismatches, unreadable = [], [], []
     for item in files:
         row = {"host": item.get("host"), "path": item.get("path")}
+        rows.append(row)
         if item.get("content") is None:
             row["error"] = item.get("error") or "file not found"
-            if expected:
-                mismatches.append("%s:%s %s" % (row["host"], row["path"], row["error"]))
-            rows.append(row)
+            if not row["error"].startswith("file not found"):
+                unreadable.append("%s (%s)" % (row["host"], row["error"]))
+            elif expected:
+                mismatches.append("%s:%s not found" % (row["host"], row["path"]))
             continue
         try:
             values = parse_toolkit_config(item["content"], keys)
         except ValueError as exc:
             row["error"] = str(exc)
             mismatches.append("%s:%s %s" % (row["host"], row["path"], exc))
-            rows.append(row)
             continue
         row.update(values)
         for key, value in sorted(expected.items()):
             if values.get(key) is not value:
                 mismatches.append("%s: %s = %s (expected %s)" % (row["host"], key, values.get(key), str(value).lower()))
-        rows.append(row)
-    return mismatches, rows
+    return mismatches, rows, unreadable

@@ -207,15 +207,19 @@ def check_toolkit_configs(params, profile, result):
         result.skipped(name, "no accelerator host's toolkit config.toml was read (no such hosts in the inventory)")
         return
     isolation = params["isolation"] if params["isolation"] == "volume-mounts" else None
-    mismatches, rows = acc.evaluate_toolkit_configs(files, profile, isolation)
+    mismatches, rows, unreadable = acc.evaluate_toolkit_configs(files, profile, isolation)
     result.add_evidence("toolkit-config", rows)
+    if len(unreadable) == len(rows):
+        result.skipped(name, "the toolkit config.toml could not be read on any accelerator host: %s" % "; ".join(unreadable), rows)
+        return
     hosts = ", ".join("%s: %s" % (r["host"], r.get("error") or ", ".join(
         "%s=%s" % (k, str(v).lower()) for k, v in sorted(r.items()) if k not in ("host", "path"))) for r in rows)
+    expected = profile["isolation_profiles"]["volume-mounts"]["toolkit_config"] if isolation else None
     if mismatches:
         result.failed(name, "toolkit config.toml does not set the %s keys: %s" % (isolation, "; ".join(mismatches)),
-                      rows, profile["isolation_profiles"]["volume-mounts"]["toolkit_config"])
+                      rows, expected)
     else:
-        result.passed(name, "toolkit config.toml on %d host(s): %s" % (len(rows), hosts), rows)
+        result.passed(name, "toolkit config.toml on %d host(s): %s" % (len(rows), hosts), rows, expected)
 
 
 # --------------------------------------------------------------------------- target

@@ -280,14 +280,26 @@ def test_toolkit_config_keys():
     content = ("accept-nvidia-visible-devices-as-volume-mounts = true\n"
                "accept-nvidia-visible-devices-envvar-when-unprivileged = false\n"
                "[nvidia-container-runtime]\nlog-level = \"info\"\n")
-    files = [{"host": "gpu1", "path": "/p", "content": content}, {"host": "gpu2", "path": "/p", "content": None},
-             {"host": "gpu3", "path": "/p", "content": "accept-nvidia-visible-devices-envvar-when-unprivileged = true\n"}]
-    mismatches, rows = acc.evaluate_toolkit_configs(files, NVIDIA, "volume-mounts")
+    files = [{"host": "gpu1", "path": "/p", "content": content},
+             {"host": "gpu2", "path": "/p", "content": None, "error": "file not found: /p"},
+             {"host": "gpu3", "path": "/p", "content": "accept-nvidia-visible-devices-envvar-when-unprivileged = true\n"},
+             {"host": "gpu4", "path": "/p", "content": None, "error": "Missing sudo password"}]
+    mismatches, rows, unreadable = acc.evaluate_toolkit_configs(files, NVIDIA, "volume-mounts")
     assert rows[0] == {"host": "gpu1", "path": "/p", "accept-nvidia-visible-devices-as-volume-mounts": True,
                        "accept-nvidia-visible-devices-envvar-when-unprivileged": False}
-    assert mismatches == ["gpu2:/p file not found",
+    assert mismatches == ["gpu2:/p not found",
                           "gpu3: accept-nvidia-visible-devices-as-volume-mounts = None (expected true)",
                           "gpu3: accept-nvidia-visible-devices-envvar-when-unprivileged = True (expected false)"]
+    assert unreadable == ["gpu4 (Missing sudo password)"]
     assert acc.evaluate_toolkit_configs(files, NVIDIA, None)[0] == []
     bad = acc.evaluate_toolkit_configs([{"host": "h", "path": "/p", "content": "x = [unclosed"}], NVIDIA, None)
     assert bad[0][0].startswith("h:/p not valid TOML")
+
+
+def test_toolkit_config_line_fallback_without_tomllib(monkeypatch):
+    monkeypatch.setattr(acc, "tomllib", None)
+    content = ("# written by the toolkit\naccept-nvidia-visible-devices-as-volume-mounts = true\n"
+               "accept-nvidia-visible-devices-envvar-when-unprivileged = false  # comment\n"
+               "[nvidia-container-cli]\naccept-nvidia-visible-devices-as-volume-mounts = false\n")
+    keys = ["accept-nvidia-visible-devices-as-volume-mounts", "accept-nvidia-visible-devices-envvar-when-unprivileged"]
+    assert acc.parse_toolkit_config(content, keys) == {keys[0]: True, keys[1]: False}

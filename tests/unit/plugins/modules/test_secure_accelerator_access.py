@@ -318,3 +318,15 @@ def test_dra_mode_with_busy_devices_is_no_capacity(fake, tmp_path, capsys):
     target = checks(result)["accelerator_target"]
     assert result["status"] == "error" and target["cause"] == "no_capacity"
     assert "1 device(s), allocated gpu.nvidia.com/gpu-node-1/gpu-0" in target["message"]
+
+
+def test_toolkit_config_unreadable_everywhere_is_skipped(fake, tmp_path, capsys):
+    gpu_node(fake)
+    cluster = GpuCluster(fake, tmp_path / "sandbox")
+    result = run(fake, tmp_path, capsys, cluster, isolation="volume-mounts",
+                 toolkit_configs=[{"host": "gpu-1", "path": "/x/config.toml", "content": None,
+                                   "error": "Failed to connect to the host via ssh: Connection refused"}])
+    found = checks(result)
+    assert found["toolkit_config"]["status"] == "skipped"
+    assert "could not be read on any accelerator host: gpu-1 (Failed to connect" in found["toolkit_config"]["message"]
+    assert result["status"] == "passed"
