@@ -412,7 +412,7 @@ def evaluate_toolkit_configs(files, profile, isolation):
     """Judge the config.toml files read on accelerator hosts.
 
     ``files``: [{"host", "path", "content", "error"}] (``content`` None when the file could not be read;
-    ``error`` says why, Ansible's ``file not found: PATH`` for an absent file). Returns (mismatches [str],
+    ``error`` says why, slurp's ``File not found: PATH`` for an absent file). Returns (mismatches [str],
     rows [{"host", "path", key: value... or "error"}], unreadable [str]): an absent file is a mismatch
     when ``isolation`` expects keys; a host that could not be read (unreachable, no privilege) is only
     reported as unreadable. With ``isolation`` None nothing is expected.
@@ -425,7 +425,7 @@ def evaluate_toolkit_configs(files, profile, isolation):
         rows.append(row)
         if item.get("content") is None:
             row["error"] = item.get("error") or "file not found"
-            if not row["error"].startswith("file not found"):
+            if not row["error"].lower().startswith("file not found"):
                 unreadable.append("%s (%s)" % (row["host"], row["error"]))
             elif expected:
                 mismatches.append("%s:%s not found" % (row["host"], row["path"]))

@@ -93,3 +93,22 @@ def test_role_exposes_every_module_option():
         assert defaults["%s_%s" % (REQUIREMENT, name)] == documented[name]["default"], name
     for name, spec in specs.items():
         assert spec.get("default") == defaults[name], name
+
+
+def test_missing_toolkit_config_on_a_gpu_host_fails_the_chosen_profile(fake, tmp_path):
+    recorded_node(fake, "node-gpu-node-1.final.json", gpus=1)
+    cluster = GpuCluster(fake, tmp_path / "sandbox")
+    missing = str(tmp_path / "no-such" / "config.toml")
+    rc, out, results = certify(fake, tmp_path, {
+        "secure_accelerator_access_accelerator_profile_overrides": {"device_glob": cluster.device_glob},
+        "secure_accelerator_access_gpu_hosts": ["localhost"],
+        "secure_accelerator_access_toolkit_config_path": missing,
+        "secure_accelerator_access_become": False,
+        "secure_accelerator_access_isolation": "volume-mounts",
+    })
+    assert rc != 0, out
+    result = requirement_result(results, REQUIREMENT)
+    check = checks(result)["toolkit_config"]
+    assert result["status"] == "failed" and check["status"] == "failed"
+    assert check["message"] == "toolkit config.toml does not set the volume-mounts keys: localhost:%s not found" % missing
+    assert leftovers(fake) == []

@@ -281,7 +281,7 @@ def test_toolkit_config_keys():
                "accept-nvidia-visible-devices-envvar-when-unprivileged = false\n"
                "[nvidia-container-runtime]\nlog-level = \"info\"\n")
     files = [{"host": "gpu1", "path": "/p", "content": content},
-             {"host": "gpu2", "path": "/p", "content": None, "error": "file not found: /p"},
+             {"host": "gpu2", "path": "/p", "content": None, "error": "File not found: /p"},
              {"host": "gpu3", "path": "/p", "content": "accept-nvidia-visible-devices-envvar-when-unprivileged = true\n"},
              {"host": "gpu4", "path": "/p", "content": None, "error": "Missing sudo password"}]
     mismatches, rows, unreadable = acc.evaluate_toolkit_configs(files, NVIDIA, "volume-mounts")
