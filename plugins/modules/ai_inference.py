@@ -24,7 +24,7 @@ description:
     C(x-ai-model=model-b) only to backend b and whose second rule splits all other requests by O(weights) between
     a and b; once the Gateway is C(Programmed) and the route C(Accepted) and C(ResolvedRefs), a client pod sends
     O(requests) requests of each kind to the Gateway's address and prints the counts.
-  - Before that the client sends control requests straight to both backend Services (not through the Gateway): they
+  - Before that the client sends control requests straight to both backend Services (not through the Gateway); they
     prove the client image and the pod network work. When they get no answer the traffic checks are errors (cause
     C(network_policy), or C(test_tooling) when the client cannot run curl), never failures of routing.
   - Passes when every request with the header reached backend b and the weighted split is within O(tolerance)

@@ -260,7 +260,8 @@ def play_kueue(fake, mode="quota"):
     """Kueue controller (Workload per Job, admission by ClusterQueue quota) + kube-scheduler + kubelet.
 
     quota: admits a Job when its requests fit the unused nominal quota, else QuotaReserved=False with the flavor
-    assigner's message. ignore_quota: admits everything (then kube-scheduler binds what fits).
+    assigner's message. ignore_quota: admits everything (then kube-scheduler binds what fits). cpu_quota: job B
+    lacks cpu quota instead of GPU quota.
     """
     api = "kueue.x-k8s.io/v1beta2"
 
@@ -289,8 +290,8 @@ def play_kueue(fake, mode="quota"):
             if uncovered:
                 # Kueue admits nothing that requests a resource its ClusterQueue does not cover
                 message = "couldn't assign flavors to pod set main: resource %s unavailable in ClusterQueue" % uncovered[0]
-                server.set_status(api, "workloads", wl_name, {"conditions": [{"type": "QuotaReserved", "status": "False",
-                                                                               "reason": "Pending", "message": message}]}, ns)
+                pending = {"type": "QuotaReserved", "status": "False", "reason": "Pending", "message": message}
+                server.set_status(api, "workloads", wl_name, {"conditions": [pending]}, ns)
                 continue
             quota = gang.to_units(GPU, [r for r in flavor["resources"] if r["name"] == GPU][0]["nominalQuota"])
             used = 0
@@ -299,7 +300,14 @@ def play_kueue(fake, mode="quota"):
                 if admitted and other["metadata"]["name"] != wl_name:
                     used += other["spec"]["podSets"][0]["count"] * _request(other["spec"]["podSets"][0]["template"]["spec"])
             need = count * request
-            if mode == "quota" and need > quota - used:
+            if mode == "cpu_quota" and name == "gang-b":
+                # the ClusterQueue's cpu quota (not the GPU's) is what is short
+                message = "couldn't assign flavors to pod set main: insufficient unused quota for cpu in flavor %s, 20m more needed" % (
+                    flavor["name"])
+                pending = {"type": "QuotaReserved", "status": "False", "reason": "Pending", "message": message}
+                server.set_status(api, "workloads", wl_name, {"conditions": [pending]}, ns)
+                continue
+            if mode in ("quota", "cpu_quota") and need > quota - used:
                 message = ("couldn't assign flavors to pod set main: insufficient quota for nvidia.com/gpu in flavor %s, previously "
                            "considered podsets requests (0) + current podset request (%d) > maximum capacity (%d)" % (flavor["name"], need, quota))
                 status = {"conditions": [{"type": "QuotaReserved", "status": "False", "reason": "Pending", "message": message,
@@ -745,4 +753,16 @@ def test_job_a_pods_rejected_by_a_quota_are_an_error(fake, capsys):
     job_a = checks(result)["gang_job_a_scheduled"]
     assert (job_a["status"], job_a["cause"]) == ("error", "resource_quota"), job_a
     assert "exceeded quota: compute-quota" in job_a["message"]
+    assert leftovers(fake) == []
+
+
+def test_kueue_holding_job_b_for_cpu_quota_is_an_error_naming_cpu(fake, capsys):
+    add_node(fake, gpus=2)
+    install_kueue(fake)
+    play_kueue(fake, mode="cpu_quota")
+    result = run(fake, capsys, scheduler="kueue")["result"]
+    held = checks(result)["gang_job_b_held"]
+    assert (held["status"], held["cause"]) == ("error", "no_capacity"), held
+    assert "but for lack of cpu, not of the gang resource nvidia.com/gpu" in held["message"]
+    assert held["observed"]["mechanism"].startswith("admission: Kueue quota")
     assert leftovers(fake) == []
