@@ -34,8 +34,14 @@ API at a glance (``FakeKubeAPI``; docstrings have the details):
 * I/O stand-ins: ``set_pod_log(ns, pod, text, container=None)``,
   ``set_service_proxy(ns, svc, port, fn_or_text)``
 * faults and auth: ``fail(method, path_regex, status_code=None, body=None,
-  fixture=None, times=None, delay=0.0)``, ``forbid(...)``, ``require_token(t)``,
-  ``clear_faults()``
+  fixture=None, times=None, delay=0.0, headers=None, reset=False, answer_delay=0.0)``,
+  ``forbid(...)``, ``require_token(t)``, ``clear_faults()``
+* built-in admission (from namespace labels and objects, recorded wording):
+  Pod Security (``pod-security.kubernetes.io/enforce|warn``: 403 / ``Warning``
+  headers), LimitRange defaults and min/max, ResourceQuota (403, ``status.used``),
+  Lease MicroTime (400), NamespaceLifecycle (403 in a Terminating namespace);
+  ``create_pod_for(owner, template, name)`` plays a ReplicaSet controller
+  (FailedCreate event, ReplicaFailure condition); ``namespace_deletion_delay``
 * inspection: ``requests`` (``Request(method, path, query, headers)``),
   ``requests_to(method, path_regex)``, ``clear_requests()``, ``internal_errors``
 * bodies: ``not_found``, ``already_exists``, ``conflict_modified``, ``invalid`` +
@@ -50,7 +56,9 @@ merge patch is a JSON merge patch (lists are replaced), server-side apply is
 an upsert with merge semantics and no field ownership (inject
 ``409-server-side-apply-field-conflict.json`` with ``fail`` when needed), no
 ``managedFields``, no schema validation of custom resources (use
-``on_create`` + ``Invalid``), deleting a namespace removes its content at once,
+``on_create`` + ``Invalid``), the namespace controller deletes a deleted
+namespace's content after ``namespace_deletion_delay`` (default 0 s, 5 s on a
+real cluster) and the namespace is gone as soon as no finalized content is left,
 objects of one group are stored once whatever version they were written with
 (no conversion), the aggregated discovery format is never served (clients
 fall back to the legacy documents, as they do against old servers).
@@ -71,6 +79,7 @@ import random
 import re
 import signal
 import socket
+import struct
 import sys
 import tempfile
 import threading
@@ -792,7 +801,8 @@ Request = namedtuple("Request", "method path query headers")
 class Fault:
     """A fault rule made by ``FakeKubeAPI.fail``; ``hits`` counts the requests it answered."""
 
-    def __init__(self, method, path_regex, status_code, body, content_type, times, delay):
+    def __init__(self, method, path_regex, status_code, body, content_type, times, delay, headers=None, reset=False,
+                 answer_delay=0.0):
         self.method = None if method in (None, "*") else method.upper()
         self.pattern = re.compile(path_regex)
         self.status_code = status_code
@@ -800,6 +810,9 @@ class Fault:
         self.content_type = content_type
         self.times = times
         self.delay = delay
+        self.headers = dict(headers or {})
+        self.reset = reset
+        self.answer_delay = answer_delay
         self.hits = 0
 
     def matches(self, method, path):
@@ -815,6 +828,8 @@ class _Response:
         self.content_type = content_type
         self.stream = stream
         self.warnings = []  # raw ``Warning`` header values
+        self.headers = {}  # further response headers (e.g. Retry-After of an injected 429)
+        self.reset = False  # close the connection with a TCP reset instead of answering
 
 
 def _json_response(status, body):
@@ -1312,7 +1327,8 @@ class FakeKubeAPI:
     # ------------------------------------------------------------------
     # Fault injection and auth
     # ------------------------------------------------------------------
-    def fail(self, method, path_regex, status_code=None, body=None, fixture=None, times=None, delay=0.0):
+    def fail(self, method, path_regex, status_code=None, body=None, fixture=None, times=None, delay=0.0, headers=None,
+             reset=False, answer_delay=0.0):
         """Answer matching requests with an error instead of handling them; returns the ``Fault``.
 
         ``method``: "GET", ... or None/"*" for any; ``path_regex`` is searched in
@@ -1322,6 +1338,10 @@ class FakeKubeAPI:
         (text/plain); neither: a generic Status for the code. ``times``: how many
         requests it answers (None: all). ``delay``: seconds to wait first; with no
         status code the request is then handled normally (a slow server).
+        ``headers``: response headers sent with the error (``{"Retry-After": "1"}``).
+        ``reset``: close the connection with a TCP reset instead of answering.
+        ``answer_delay``: handle the request normally, then wait this long before
+        answering (the server did it, the client may time out first).
         """
         content_type = None
         if fixture is not None:
@@ -1332,7 +1352,7 @@ class FakeKubeAPI:
         if status_code is not None and body is None:
             body = status_failure(status_code, _REASONS.get(status_code, "InternalError"),
                                   "injected failure (%d)" % status_code)
-        rule = Fault(method, path_regex, status_code, body, content_type, times, delay)
+        rule = Fault(method, path_regex, status_code, body, content_type, times, delay, headers, reset, answer_delay)
         with self._lock:
             self._faults.append(rule)
         return rule
@@ -1823,11 +1843,19 @@ class FakeKubeAPI:
         try:
             with self._lock:
                 self._namespace_controller()
+            answer_delay = 0.0
             for fault in self._matching_faults(method, path):
                 if fault.delay:
                     self._stopped.wait(fault.delay)
+                if fault.reset:
+                    response = _Response(0)
+                    response.reset = True
+                    return response
                 if fault.status_code is not None:
-                    return _reject_response(Reject(fault.status_code, copy.deepcopy(fault.body)))
+                    response = _reject_response(Reject(fault.status_code, copy.deepcopy(fault.body)))
+                    response.headers = dict(fault.headers)
+                    return response
+                answer_delay = max(answer_delay, fault.answer_delay)
             token = self._token
             if token is not None and headers.get("Authorization") != "Bearer %s" % token[0]:
                 return _json_response(401, token[1])
@@ -1844,6 +1872,8 @@ class FakeKubeAPI:
                 return _reject_response(reject)
             except Exception:
                 return self._internal_error()
+        if answer_delay:
+            self._stopped.wait(answer_delay)
         return response
 
     def _warn(self, text):
@@ -1867,7 +1897,7 @@ class FakeKubeAPI:
                 if rule.matches(method, path):
                     rule.hits += 1
                     found.append(rule)
-                    if rule.status_code is not None:
+                    if rule.status_code is not None or rule.reset:
                         break
         return found
 
@@ -2361,10 +2391,20 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
         response = self.server.fake._dispatch(self.command, self.path, self.headers, body)
+        if response.reset:
+            self.close_connection = True
+            try:
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+            except OSError:
+                pass
+            return
         try:
             self.send_response(response.status)
             self.send_header("Content-Type", response.content_type)
             self.send_header("Cache-Control", "no-cache, private")
+            for name, value in response.headers.items():
+                self.send_header(name, value)
             for warning in response.warnings:
                 self.send_header("Warning", warning)
             if response.stream is None:
