@@ -47,10 +47,10 @@ options:
     description: Seconds to wait for a lock held by another live run; C(0) fails at once.
     type: int
     default: 0
-  host:
-    description: Host recorded in the Lease annotations; defaults to this host's name.
+  holder_host:
+    description: Host recorded in the Lease annotations; defaults to the name of the host running the module.
     type: str
-  user:
+  holder_user:
     description: User recorded in the Lease annotations; defaults to the user running the module.
     type: str
   request_timeout:
@@ -119,6 +119,7 @@ from ansible_collections.ai_conformance.rke2.plugins.module_utils.kube import (
 )
 
 LOCK_MANAGED_BY = "ai-conformance-rke2-lock"
+POLL_INTERVAL = 5.0  # seconds between looks at a lock another run holds
 
 
 def lease_body(params, run_id, now, transitions=0):
@@ -131,8 +132,8 @@ def lease_body(params, run_id, now, transitions=0):
             "namespace": params["lock_namespace"],
             "labels": {MANAGED_BY_LABEL: LOCK_MANAGED_BY, RUN_ID_LABEL: run_id},
             "annotations": {
-                LOCK_HOST_ANNOTATION: params.get("host") or socket.getfqdn(),
-                LOCK_USER_ANNOTATION: params.get("user") or _user(),
+                LOCK_HOST_ANNOTATION: params.get("holder_host") or socket.getfqdn(),
+                LOCK_USER_ANNOTATION: params.get("holder_user") or _user(),
                 LOCK_STARTED_ANNOTATION: now.strftime("%Y-%m-%dT%H:%M:%SZ"),
             },
         },
@@ -201,7 +202,7 @@ def acquire(kube, module):
         if remaining <= 0:
             waited = " after waiting %ss" % params["wait"] if params["wait"] > 0 else ""
             module.fail_json(msg=held_message(params, holder) + waited, acquired=False, holder=holder)
-        time.sleep(min(5.0, remaining))
+        time.sleep(min(POLL_INTERVAL, remaining))
 
 
 def release(kube, module):
@@ -229,8 +230,8 @@ def main():
             "run_id": {"type": "str", "required": True},
             "duration": {"type": "int", "default": 300},
             "wait": {"type": "int", "default": 0},
-            "host": {"type": "str"},
-            "user": {"type": "str"},
+            "holder_host": {"type": "str"},
+            "holder_user": {"type": "str"},
             "request_timeout": {"type": "int", "default": 20},
         }
     )
