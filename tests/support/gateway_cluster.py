@@ -118,9 +118,11 @@ class Cluster:
             if fake.get_object("v1", "pods", pod_name, ns) is not None:
                 continue
             template = d["spec"]["template"]
-            pod = {"apiVersion": "v1", "kind": "Pod",
-                   "metadata": {"name": pod_name, "namespace": ns, "labels": template["metadata"]["labels"]},
-                   "spec": dict(template["spec"], nodeName="node-1")}
+            # through the API's create path (Pod Security, LimitRange, quota) as the ReplicaSet controller does
+            if fake.create_pod_for(d, template, pod_name) is None:
+                continue  # refused: FailedCreate event and ReplicaFailure condition on the Deployment
+            pod = fake.get_object("v1", "pods", pod_name, ns)
+            pod["spec"]["nodeName"] = "node-1"
             if self.backend_problem:
                 status = {"phase": "Pending", "containerStatuses": [{"name": "echo", "ready": False, "state": {
                     "waiting": {"reason": "ImagePullBackOff", "message": self.backend_problem}}}]}
