@@ -837,8 +837,8 @@ def stuck_message(stuck, timeout):
     for item in stuck:
         reasons = ["%s: %s" % (c.get("reason") or c.get("type"), c.get("message")) for c in item.get("conditions") or []
                    if c.get("status") == "True"]
-        parts.append("%s (%s%s)" % (item["namespace"], item.get("phase") or "?",
-                                     ("; " + "; ".join(reasons)) if reasons else (", " + item["error"] if item.get("error") else "")))
+        detail = ("; " + "; ".join(reasons)) if reasons else (", " + item["error"] if item.get("error") else "")
+        parts.append("%s (%s%s)" % (item["namespace"], item.get("phase") or "?", detail))
     return "namespace(s) still not gone %ss after deletion: %s" % (timeout, ", ".join(parts))
 
 

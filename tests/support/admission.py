@@ -496,8 +496,8 @@ def quota_constraint_error(quota_hard, pod):
                 missing.setdefault(name, set()).add(container.get("name"))
     if not missing:
         return None
-    return "must specify %s" % "; ".join("%s for: %s" % (name, ",".join(sorted(missing[name])))
-                                          for name in sorted(missing))
+    texts = ["%s for: %s" % (name, ",".join(sorted(missing[name]))) for name in sorted(missing)]
+    return "must specify %s" % "; ".join(texts)
 
 
 def _pretty(resources, hard):

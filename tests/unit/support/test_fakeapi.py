@@ -1248,8 +1248,8 @@ def test_pod_security_checks_every_restricted_control(fake):
             "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}}}],
         volumes=[{"name": "v", "emptyDir": {}}, {"name": "s", "secret": {"secretName": "x"}}])
     assert raw(fake, "POST", "/api/v1/namespaces/strict/pods", ok)[0] == 201
-    bad = pod("bad", "strict", hostNetwork=True, hostPID=True, securityContext={"runAsNonRoot": True, "runAsUser": 0,
-                                                                                 "seccompProfile": {"type": "RuntimeDefault"}},
+    root = {"runAsNonRoot": True, "runAsUser": 0, "seccompProfile": {"type": "RuntimeDefault"}}
+    bad = pod("bad", "strict", hostNetwork=True, hostPID=True, securityContext=root,
               containers=[{"name": "c", "image": "busybox:1.36", "ports": [{"containerPort": 80, "hostPort": 80}],
                            "securityContext": {"allowPrivilegeEscalation": False, "privileged": True,
                                                "capabilities": {"drop": ["ALL"], "add": ["SYS_ADMIN"]}}}],
