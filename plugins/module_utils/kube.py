@@ -407,6 +407,8 @@ class Kube:
         Retry-After, capped), after 429, 5xx and connection resets; POST and
         PATCH never are. A time-out is not retried (NoAnswer).
         """
+        if self._lock is not None and not self._lock.get("busy"):
+            self.renew_lock()  # throttled: a request every third of the lease duration at most
         query_params = [(k, v) for k, v in (query or {}).items() if v is not None]
         kwargs = {"query_params": query_params, "serialize": False, "_request_timeout": timeout or self.request_timeout}
         if content_type:
@@ -602,6 +604,7 @@ class Kube:
         ``cleanup_timeout`` seconds, each with its phase and status conditions.
         """
         report = {"deleted": [], "gone": [], "failed": [], "stuck": []}
+        self._lock = None  # our objects go whatever became of the run lock (a LockLost must not keep them)
         for api_version, kind, namespace, selector, prefix in self._cleanup_selectors:
             try:  # objects of creates that got no answer and appeared later
                 for item in self.list(api_version, kind, namespace=namespace, label_selector=selector):
@@ -671,7 +674,8 @@ class Kube:
     def renew_lock(self, force=False):
         """Renew the run lock (a Lease whose holder is our run id) when it is due; raise LockLost when taken over.
 
-        Called when the Kube is built and inside every wait, so modules need no code
+        Called when the Kube is built, before requests and inside every wait
+        (throttled to every third of the lease duration), so modules need no code
         for it. Nothing happens when no run id was given or the Lease is not ours
         (a module run on its own, check mode).
         """
@@ -680,6 +684,13 @@ class Kube:
                             and time.monotonic() - lock["renewed"] < lock["interval"]):
             return
         lock["renewed"] = time.monotonic()
+        lock["busy"] = True
+        try:
+            self._renew(lock)
+        finally:
+            lock["busy"] = False
+
+    def _renew(self, lock):
         try:
             lease = self.read_lease(lock["namespace"], lock["name"])
         except KubeError:

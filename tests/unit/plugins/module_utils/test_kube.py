@@ -286,3 +286,21 @@ def test_lease_holder_expiry():
     assert not lease_holder(fresh, now)["expired"] and lease_holder(stale, now)["expired"]
     assert lease_holder(fresh, now)["host"] == "h1" and lease_holder(fresh, now)["run_id"] == "r"
     assert kube_utils.retry_delay(3, 0.5, 8.0) == 2.0 and kube_utils.retry_delay(1, 0.5, 8.0, "30", 10.0) == 10.0
+
+
+def test_any_request_renews_the_lock_when_due_and_cleanup_survives_a_lost_lock(fake, connect):
+    fake.put_object(lease("run-9"))
+    kube = connect(run_id="run-9")
+    name = kube.temp_namespace("gang_scheduling")
+    puts = len(fake.requests_to("PUT", "/leases/"))
+    kube.list("v1", "ConfigMap", namespace=name)
+    assert len(fake.requests_to("PUT", "/leases/")) == puts  # not due yet
+    kube._lock["renewed"] -= kube._lock["interval"]
+    kube.list("v1", "ConfigMap", namespace=name)  # a module's own polling loop renews too
+    assert len(fake.requests_to("PUT", "/leases/")) == puts + 1
+    fake.put_object(lease("run-10"))
+    kube._lock["renewed"] -= kube._lock["interval"]
+    with pytest.raises(LockLost):
+        kube.list("v1", "ConfigMap", namespace=name)
+    report = kube.cleanup()
+    assert report["deleted"] == ["Namespace/%s" % name] and report["failed"] == []
