@@ -297,6 +297,23 @@ def pod_security_admission(namespace_labels, group, plural, obj):
     return None, []
 
 
+def namespace_enforce_warnings(namespace, old_labels, new_labels, pods):
+    """Warnings when a namespace's enforce level is raised over pods that violate it (the pods stay)."""
+    old_level = namespace_levels(old_labels)["enforce"]
+    new_level = namespace_levels(new_labels)["enforce"]
+    if new_level == old_level or new_level == "privileged":
+        return []
+    lines = []
+    for pod in pods:
+        violations = pod_security_violations(new_level, pod.get("spec") or {})
+        if violations:
+            lines.append("%s: %s" % (pod["metadata"]["name"], ", ".join(reason for reason, _detail in violations)))
+    if not lines:
+        return []
+    return ['existing pods in namespace "%s" violate the new PodSecurity enforce level "%s:latest"'
+            % (namespace, new_level)] + lines
+
+
 def warning_header(text):
     """A ``Warning`` header value as the apiserver sends it (``299 - "..."``, quotes escaped)."""
     return '299 - "%s"' % text.replace("\\", "\\\\").replace('"', '\\"')

@@ -1817,6 +1817,11 @@ class FakeKubeAPI:
         if self._tracks_generation(rt) and new.get("spec") != current.get("spec"):
             new["metadata"]["generation"] = old_meta.get("generation", 0) + 1
         self._run_hooks(self._update_hooks, rt.key, new, copy.deepcopy(current), self, dry_run)
+        if rt.key == ("", "namespaces"):
+            for text in admission.namespace_enforce_warnings(
+                    old_meta["name"], old_meta.get("labels"), meta.get("labels"),
+                    self.store.items(("", "pods"), old_meta["name"])):
+                self._warn(text)
         self._stamp(rt, new)
         if new == current:
             return current

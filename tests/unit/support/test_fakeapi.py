@@ -1344,3 +1344,13 @@ def test_namespace_with_finalized_content_stays_terminating_with_the_recorded_co
     assert held["metadata"]["deletionTimestamp"] and held["metadata"]["finalizers"] == ["example.com/hold"]
     replay_ok(fake, "objects/configmap-held.remove-finalizer.json")
     assert_replays_error(fake, "errors/404-get-namespace-after-finalizer-removed.json")
+
+
+def test_raising_enforce_over_violating_pods_succeeds_with_the_recorded_warnings(fake):
+    replay_ok(fake, "objects/namespace-psa-warn.create.json")
+    replay_ok(fake, "objects/pod-plain.create.psa-warn-only.json")
+    fixture = recorded("objects/namespace-psa-warn.label-enforce-restricted.json")
+    body, warnings = replay_ok(fake, "objects/namespace-psa-warn.label-enforce-restricted.json")
+    assert warnings == fixture["response_headers"]["Warning"]
+    assert body["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert fake.get_object("v1", "pods", "plain", "psa-warn") is not None  # the pod stays
