@@ -2465,6 +2465,8 @@ def main(argv=None):
     parser.add_argument("--scenario", default="default", choices=sorted(SCENARIOS), help="preset to apply")
     parser.add_argument("--port", type=int, default=0, help="port (default: chosen by the OS)")
     parser.add_argument("--token", help="bearer token to require (written into the kubeconfig)")
+    parser.add_argument("--namespace-deletion-delay", type=float, default=0.0,
+                        help="seconds before the namespace controller deletes a deleted namespace's content (real: 5)")
     parser.add_argument("--discovery-dir", help="discovery documents (default: ../shared/k8s-fixtures/discovery)")
     parser.add_argument("--fixtures-dir", help="recorded fixtures (default: ../shared/k8s-fixtures)")
     args = parser.parse_args(argv)
@@ -2476,6 +2478,7 @@ def main(argv=None):
         sys.stderr.write("fakeapi: cannot start: %s\n" % exc)
         return 2
     SCENARIOS[args.scenario](fake)
+    fake.namespace_deletion_delay = args.namespace_deletion_delay
     if args.token:
         fake.require_token(args.token)
     stopped = threading.Event()

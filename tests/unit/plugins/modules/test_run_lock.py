@@ -110,3 +110,10 @@ def test_check_mode_writes_no_lock(fake, capsys):
 def test_lock_namespace_is_configurable(fake, capsys):
     out = lock(fake, capsys, "run-i", lock_namespace="default", lock_name="certify")
     assert out["acquired"] and fake.get_object(LEASES, "leases", "certify", "default")["spec"]["holderIdentity"] == "run-i"
+
+
+def test_rbac_denied_lease_is_one_clear_message(fake, capsys):
+    fake.forbid(None, r"/leases")
+    out = lock(fake, capsys, "run-j")
+    assert out["failed"] and out["msg"].startswith("run lock kube-system/ai-conformance-rke2: Forbidden (403)")
+    assert 'cannot get resource "leases" in API group "coordination.k8s.io" in the namespace "kube-system"' in out["msg"]
