@@ -119,10 +119,6 @@ class NoAnswer(Unreachable):
     """The request was sent but no answer came within the request timeout (it may have been carried out)."""
 
 
-class LockHeld(KubeError):
-    """Another live run holds the run lock."""
-
-
 class LockLost(KubeError):
     """The run lock this run held was taken over by another run."""
 
@@ -335,7 +331,7 @@ class Kube:
         if self.cleanup_timeout is None:
             self.cleanup_timeout = 60
         self._cleanup = []
-        self._cleanup_selectors = []
+        self._unanswered = []  # creates without answer: (api_version, kind, namespace, name, generateName)
         self._resource_lists = {}
         self._lock = None
         if params.get("run_id") and params.get("lock_namespace") and params.get("lock_name"):
@@ -499,8 +495,9 @@ class Kube:
 
         When the create gets no answer (time-out) the server may still have
         carried it out: the object is looked up (by name, or by our run-id
-        label and generateName prefix) and tracked for cleanup either way; if it
-        exists with our run id it is returned, else NoAnswer is raised.
+        label and generateName prefix); if it exists with our run id it is
+        tracked and returned, else NoAnswer is raised and cleanup() looks for it
+        again (deleting it only when it carries our run id).
         """
         meta = obj.get("metadata", {})
         path = self._path(obj["apiVersion"], obj["kind"], namespace=meta.get("namespace"))
@@ -509,36 +506,31 @@ class Kube:
         except NoAnswer as exc:
             if dry_run or not track:
                 raise
-            found = self._find_unanswered(obj)
-            if found is not None and ((found.get("metadata") or {}).get("labels") or {}).get(RUN_ID_LABEL) == self.run_id:
-                return found
-            raise NoAnswer("%s; %s" % (exc, "an object of that name exists but is not ours" if found is not None
-                                       else "it was not created (yet); it will be deleted at cleanup if it appears"))
+            meta = obj.get("metadata", {})
+            self._unanswered.append((obj["apiVersion"], obj["kind"], meta.get("namespace"), meta.get("name"),
+                                     meta.get("generateName") or ""))
+            found = self._find_ours(*self._unanswered[-1])
+            if len(found) == 1:
+                self.track(dict(found[0], apiVersion=obj["apiVersion"], kind=obj["kind"]))
+                return found[0]
+            raise NoAnswer("%s; the object was not found (yet): cleanup deletes it if it appears with our run id" % exc)
         if track and not dry_run:
             self.track(created)
         return created
 
-    def _find_unanswered(self, obj):
-        """Look up (and track) the object of a create that got no answer; None when not found."""
-        meta = obj.get("metadata", {})
-        namespace = meta.get("namespace")
-        if meta.get("name"):
-            self._cleanup.append((obj["apiVersion"], obj["kind"], meta["name"], namespace))
-            try:
-                return self.get(obj["apiVersion"], obj["kind"], meta["name"], namespace)
-            except KubeError:
-                return None
-        prefix = meta.get("generateName") or ""
-        selector = "%s=%s" % (RUN_ID_LABEL, self.run_id)
-        self._cleanup_selectors.append((obj["apiVersion"], obj["kind"], namespace, selector, prefix))
+    def _find_ours(self, api_version, kind, namespace, name, prefix):
+        """Objects of an unanswered create that exist and carry our run id: by name, else by label and prefix."""
         try:
-            found = [o for o in self.list(obj["apiVersion"], obj["kind"], namespace=namespace, label_selector=selector)
-                     if o["metadata"]["name"].startswith(prefix)]
+            if name:
+                found = self.get(api_version, kind, name, namespace)
+                found = [found] if found is not None else []
+            else:
+                found = [o for o in self.list(api_version, kind, namespace=namespace,
+                                              label_selector="%s=%s" % (RUN_ID_LABEL, self.run_id))
+                         if o["metadata"]["name"].startswith(prefix)]
         except KubeError:
-            return None
-        for item in found:
-            self.track(dict(item, apiVersion=obj["apiVersion"], kind=obj["kind"]))
-        return found[-1] if len(found) == 1 else None
+            return []
+        return [o for o in found if ((o.get("metadata") or {}).get("labels") or {}).get(RUN_ID_LABEL) == self.run_id]
 
     def delete(self, api_version, kind, name, namespace=None):
         """Delete (background propagation); True if deleted, False if already gone."""
@@ -605,14 +597,9 @@ class Kube:
         """
         report = {"deleted": [], "gone": [], "failed": [], "stuck": []}
         self._lock = None  # our objects go whatever became of the run lock (a LockLost must not keep them)
-        for api_version, kind, namespace, selector, prefix in self._cleanup_selectors:
-            try:  # objects of creates that got no answer and appeared later
-                for item in self.list(api_version, kind, namespace=namespace, label_selector=selector):
-                    entry = (api_version, kind, item["metadata"]["name"], namespace)
-                    if item["metadata"]["name"].startswith(prefix) and entry not in self._cleanup:
-                        self._cleanup.append(entry)
-            except KubeError as exc:
-                report["failed"].append("%s %s (%s): %s" % (kind, selector, namespace, exc))
+        for api_version, kind, namespace, name, prefix in self._unanswered:  # creates that got no answer
+            for item in self._find_ours(api_version, kind, namespace, name, prefix):
+                self._cleanup.append((api_version, kind, item["metadata"]["name"], namespace))
         ordered = []
         for entry in reversed(self._cleanup):
             if entry not in ordered:
@@ -629,7 +616,7 @@ class Kube:
             except KubeError as exc:
                 report["failed"].append("%s: %s" % (label, exc))
         self._cleanup = []
-        self._cleanup_selectors = []
+        self._unanswered = []
         report["stuck"] = self.wait_namespaces_gone(namespaces, self.cleanup_timeout)
         return report
 

@@ -197,6 +197,17 @@ def test_unanswered_generate_name_create_is_found_by_our_labels(fake, connect):
     assert [c["metadata"]["name"] for c in fake.objects("v1", "configmaps", "default")] == ["probe-other"]
 
 
+def test_unanswered_create_never_deletes_an_object_that_is_not_ours(fake, connect):
+    kube = connect(request_timeout=1, run_id="run-11")
+    fake.put_object(configmap("shared", labels={"team": "a"}))
+    fake.fail("POST", "/namespaces/default/configmaps$", 409, delay=1.5, times=1)  # answered too late: AlreadyExists
+    with pytest.raises(NoAnswer):
+        kube.create(configmap("shared", labels=kube.labels("x")))
+    time.sleep(0.7)
+    report = kube.cleanup()
+    assert report["deleted"] == [] and fake.get_object("v1", "configmaps", "shared", "default") is not None
+
+
 # -------------------------------------------------------------- cleanup waits
 
 

@@ -8,7 +8,8 @@ import os
 import yaml
 
 from ansible_collections.ai_conformance.rke2.plugins.module_utils import dra, gang, gateway
-from ansible_collections.ai_conformance.rke2.plugins.module_utils.kube import MANAGED_BY_VALUE, microtime, stuck_message
+from ansible_collections.ai_conformance.rke2.plugins.module_utils.kube import (
+    INSTALLER_MANAGED_BY_VALUE, MANAGED_BY_VALUE, microtime, stuck_message)
 from ansible_collections.ai_conformance.rke2.plugins.modules import cleanup, report
 from tests.support.fakeapi import FakeKubeAPI
 from tests.support.modrun import run_module
@@ -108,7 +109,7 @@ def test_installer_roles_use_a_label_cleanup_never_selects(capsys, tmp_path):
                 if name.endswith("_labels") and isinstance(value, dict) and "app.kubernetes.io/managed-by" in value:
                     values[name] = value["app.kubernetes.io/managed-by"]
     assert set(values) >= {"gateway_api_labels", "volcano_labels", "kueue_labels"}
-    assert set(values.values()) == {"ai-conformance-rke2-installer"} and MANAGED_BY_VALUE != "ai-conformance-rke2-installer"
+    assert set(values.values()) == {INSTALLER_MANAGED_BY_VALUE} and MANAGED_BY_VALUE != INSTALLER_MANAGED_BY_VALUE
     with FakeKubeAPI() as fake:
         kubeconfig = fake.write_kubeconfig(str(tmp_path / "kubeconfig"))
         installed = {"app.kubernetes.io/managed-by": values["volcano_labels"], "ai-conformance.rke2/role": "volcano"}
