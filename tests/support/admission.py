@@ -56,8 +56,20 @@ def _quote(names):
     return ", ".join('"%s"' % n for n in names)
 
 
+def _pluralize(singular, plural, count):
+    return singular if count == 1 else plural
+
+
 def _containers_phrase(names):
-    return "%s %s" % ("container" if len(names) == 1 else "containers", _quote(names))
+    return "%s %s" % (_pluralize("container", "containers", len(names)), _quote(names))
+
+
+def _setters(pod_bad, containers):
+    """``pod and container "c"``: who set a forbidden value (PodSecurity's badSetters)."""
+    setters = ["pod"] if pod_bad else []
+    if containers:
+        setters.append(_containers_phrase(containers))
+    return " and ".join(setters)
 
 
 def _all_containers(spec):
@@ -94,7 +106,7 @@ def _check_capabilities_restricted(spec):
         details.append('%s must set securityContext.capabilities.drop=["ALL"]' % _containers_phrase(no_drop))
     if adds:
         details.append("%s must not include %s in securityContext.capabilities.add" % (
-            _containers_phrase(adds), _quote(bad_caps)))
+            _containers_phrase(adds), _quote(sorted(bad_caps))))
     return ("unrestricted capabilities", "; ".join(details)) if details else None
 
 
@@ -125,16 +137,15 @@ def _check_host_path_volumes(spec):
 
 
 def _check_host_ports(spec):
-    names, ports = [], []
+    names, ports = [], set()
     for container in _all_containers(spec):
         found = [str(p["hostPort"]) for p in container.get("ports") or [] if p.get("hostPort")]
         if found:
             names.append(container.get("name"))
-            ports.extend(found)
+            ports.update(found)
     if names:
-        verb = "uses hostPort" if len(names) == 1 and len(ports) == 1 else (
-            "uses hostPorts" if len(names) == 1 else "use hostPorts")
-        return "hostPort", "%s %s %s" % (_containers_phrase(names), verb, ", ".join(ports))
+        return "hostPort", "%s %s %s %s" % (_containers_phrase(names), _pluralize("uses", "use", len(names)),
+                                            _pluralize("hostPort", "hostPorts", len(ports)), ", ".join(sorted(ports)))
     return None
 
 
@@ -146,9 +157,11 @@ def _check_privileged(spec):
 
 
 def _check_proc_mount(spec):
-    names = [c.get("name") for c in _all_containers(spec) if _csc(c).get("procMount") not in (None, "Default")]
-    if names:
-        return "procMount", '%s must not set securityContext.procMount to "Unmasked"' % _containers_phrase(names)
+    bad = [c for c in _all_containers(spec) if _csc(c).get("procMount") not in (None, "Default")]
+    if bad:
+        values = sorted(set(_csc(c)["procMount"] for c in bad))
+        return "procMount", "%s must not set securityContext.procMount to %s" % (
+            _containers_phrase([c.get("name") for c in bad]), _quote(values))
     return None
 
 
@@ -160,35 +173,30 @@ def _check_restricted_volumes(spec):
             names.append(volume.get("name"))
             types.extend(k for k in kinds if k not in types)
     if names:
-        many = len(names) > 1
-        return "restricted volume types", "%s %s %s %s" % (
-            "volumes" if many else "volume", _quote(names), "use restricted volume types" if many or len(types) > 1
-            else "uses restricted volume type", _quote(types))
+        return "restricted volume types", "%s %s %s %s %s" % (
+            _pluralize("volume", "volumes", len(names)), _quote(names), _pluralize("uses", "use", len(names)),
+            _pluralize("restricted volume type", "restricted volume types", len(types)), _quote(sorted(types)))
     return None
 
 
 def _check_run_as_non_root(spec):
     pod_value = (spec.get("securityContext") or {}).get("runAsNonRoot")
     explicit_false = [c.get("name") for c in _all_containers(spec) if _csc(c).get("runAsNonRoot") is False]
+    if pod_value is False or explicit_false:
+        return "runAsNonRoot != true", "%s must not set securityContext.runAsNonRoot=false" % _setters(
+            pod_value is False, explicit_false)
     unset = [c.get("name") for c in _all_containers(spec) if _csc(c).get("runAsNonRoot") is None]
-    details = []
-    if pod_value is False:
-        details.append("pod must not set securityContext.runAsNonRoot=false")
-    if explicit_false:
-        details.append("%s must not set securityContext.runAsNonRoot=false" % _containers_phrase(explicit_false))
     if pod_value is not True and unset:
-        details.append("pod or %s must set securityContext.runAsNonRoot=true" % _containers_phrase(unset))
-    return ("runAsNonRoot != true", "; ".join(details)) if details else None
+        return "runAsNonRoot != true", "pod or %s must set securityContext.runAsNonRoot=true" % _containers_phrase(unset)
+    return None
 
 
 def _check_run_as_user(spec):
-    details = []
-    if (spec.get("securityContext") or {}).get("runAsUser") == 0:
-        details.append("pod must not set runAsUser=0")
+    pod_root = (spec.get("securityContext") or {}).get("runAsUser") == 0
     names = [c.get("name") for c in _all_containers(spec) if _csc(c).get("runAsUser") == 0]
-    if names:
-        details.append("%s must not set runAsUser=0" % _containers_phrase(names))
-    return ("runAsUser=0", "; ".join(details)) if details else None
+    if pod_root or names:
+        return "runAsUser=0", "%s must not set runAsUser=0" % _setters(pod_root, names)
+    return None
 
 
 def _seccomp_type(context):
@@ -196,14 +204,15 @@ def _seccomp_type(context):
 
 
 def _check_seccomp(spec, restricted):
+    allowed = ("RuntimeDefault", "Localhost") if restricted else ("RuntimeDefault", "Localhost", None)
     pod_type = _seccomp_type(spec.get("securityContext"))
+    pod_bad = pod_type is not None and pod_type not in allowed
+    bad = [c for c in _all_containers(spec) if _seccomp_type(_csc(c)) is not None and _seccomp_type(_csc(c)) not in allowed]
     details = []
-    if pod_type == "Unconfined":
-        details.append('pod must not set securityContext.seccompProfile.type to "Unconfined"')
-    unconfined = [c.get("name") for c in _all_containers(spec) if _seccomp_type(_csc(c)) == "Unconfined"]
-    if unconfined:
-        details.append('%s must not set securityContext.seccompProfile.type to "Unconfined"'
-                       % _containers_phrase(unconfined))
+    if pod_bad or bad:
+        values = sorted(set(([pod_type] if pod_bad else []) + [_seccomp_type(_csc(c)) for c in bad]))
+        details.append("%s must not set securityContext.seccompProfile.type to %s" % (
+            _setters(pod_bad, [c.get("name") for c in bad]), _quote(values)))
     if restricted and pod_type not in ("RuntimeDefault", "Localhost"):
         unset = [c.get("name") for c in _all_containers(spec) if _seccomp_type(_csc(c)) is None]
         if unset:
