@@ -45,6 +45,14 @@ options:
       - Timeout in seconds of each single API request.
     type: int
     default: 10
+  lock_namespace:
+    description: Namespace of the run lock; accepted so that module_defaults of the certify group can set it (unused here).
+    type: str
+    default: kube-system
+  lock_name:
+    description: Name of the run lock; accepted so that module_defaults of the certify group can set it (unused here).
+    type: str
+    default: ai-conformance-rke2
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
 """
@@ -104,6 +112,7 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import An
 
 from ansible_collections.ai_conformance.rke2.plugins.module_utils.kube import (
     AUTH_ARG_SPEC,
+    LOCK_ARG_SPEC,
     Kube,
     KubeError,
     describe_target,
@@ -151,6 +160,7 @@ def gather(kube, params):
 
 def main():
     spec = dict(AUTH_ARG_SPEC)
+    spec.update(LOCK_ARG_SPEC)
     spec.update(
         {
             "kubeconfig": {"type": "path"},

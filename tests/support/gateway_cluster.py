@@ -7,8 +7,9 @@ and a reconciler plays the controllers and the client pod's output (``client_log
 The pod network: with ``default_deny`` a policy engine (as a Kyverno generate rule does) puts a
 default-deny NetworkPolicy into every new namespace; a client pod in a namespace with such a policy
 gets no answer at all, not even straight from a backend Service, so its control requests fail.
-The Deployment controller refuses pod templates that violate Pod Security ``restricted`` (our
-namespaces enforce it) with the recorded ReplicaSet ``FailedCreate`` event, or any ``backend_rejection``.
+The Deployment controller creates its pods through the fake's admission (``create_pod_for``: Pod
+Security of the namespace, LimitRange, quota), so a refused template yields the real ``FailedCreate``
+event; ``backend_rejection`` forces such a refusal with a given message.
 """
 
 import json
@@ -16,7 +17,6 @@ import json
 import yaml
 
 from ansible_collections.ai_conformance.rke2.plugins.module_utils import gateway as gw
-from ansible_collections.ai_conformance.rke2.plugins.module_utils import testpods
 from tests.support.fakeapi import PRESET_NAMESPACES
 from tests.support.shared import shared_path
 
@@ -154,20 +154,18 @@ class Cluster:
             if fake.get_object("v1", "pods", pod_name, ns) is not None:
                 continue
             template = d["spec"]["template"]
-            rejection = self.backend_rejection
-            problems = [p for p in testpods.hardening_problems(template["spec"]) if "missing" not in p]
-            if problems:
-                rejection = 'pods "%s" is forbidden: violates PodSecurity "restricted:latest": %s' % (pod_name, "; ".join(problems))
-            if rejection:
+            if self.backend_rejection:
                 rs = "%s-5f7d8c9b6" % name
                 fake.put_object({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "%s.failedcreate" % rs, "namespace": ns},
                                  "involvedObject": {"kind": "ReplicaSet", "name": rs, "namespace": ns, "apiVersion": "apps/v1"},
-                                 "reason": "FailedCreate", "type": "Warning", "message": "Error creating: %s" % rejection,
+                                 "reason": "FailedCreate", "type": "Warning", "message": "Error creating: %s" % self.backend_rejection,
                                  "source": {"component": "replicaset-controller"}})
                 continue
-            pod = {"apiVersion": "v1", "kind": "Pod",
-                   "metadata": {"name": pod_name, "namespace": ns, "labels": template["metadata"]["labels"]},
-                   "spec": dict(template["spec"], nodeName="node-1")}
+            # through the API's create path (Pod Security, LimitRange, quota) as the ReplicaSet controller does
+            if fake.create_pod_for(d, template, pod_name) is None:
+                continue  # refused: FailedCreate event and ReplicaFailure condition on the Deployment
+            pod = fake.get_object("v1", "pods", pod_name, ns)
+            pod["spec"]["nodeName"] = "node-1"
             if self.backend_problem:
                 # a message alone: ImagePullBackOff with it; a tuple: (waiting reason, message)
                 reason, message = self.backend_problem if isinstance(self.backend_problem, tuple) else ("ImagePullBackOff", self.backend_problem)

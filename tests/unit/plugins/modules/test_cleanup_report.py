@@ -1,13 +1,19 @@
 """Leftover cleanup over HTTP, and the report module writing its files."""
 
+import datetime
+import glob
 import json
 import os
 
 import yaml
 
+from ansible_collections.ai_conformance.rke2.plugins.module_utils import dra, gang, gateway
+from ansible_collections.ai_conformance.rke2.plugins.module_utils.kube import (
+    INSTALLER_MANAGED_BY_VALUE, MANAGED_BY_VALUE, microtime, stuck_message)
 from ansible_collections.ai_conformance.rke2.plugins.modules import cleanup, report
 from tests.support.fakeapi import FakeKubeAPI
 from tests.support.modrun import run_module
+from tests.support.shared import REPO_ROOT
 
 OURS = {"app.kubernetes.io/managed-by": "ai-conformance-rke2", "ai-conformance.rke2/run-id": "old"}
 
@@ -35,6 +41,84 @@ def test_cleanup_removes_only_labelled_leftovers(capsys, tmp_path):
 
         again = run_module(cleanup, {"kubeconfig": kubeconfig, "keep_run_id": "now"}, capsys)
         assert not again["changed"] and again["deleted"] == []
+
+
+def run_lease(holder, seconds_ago):
+    renewed = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=seconds_ago)
+    return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": "ai-conformance-rke2", "namespace": "kube-system",
+                         "annotations": {"ai-conformance.rke2/host": "ci-1"}},
+            "spec": {"holderIdentity": holder, "leaseDurationSeconds": 60,
+                     "acquireTime": microtime(renewed), "renewTime": microtime(renewed)}}
+
+
+def test_cleanup_never_deletes_the_objects_of_a_live_run(capsys, tmp_path):
+    with FakeKubeAPI() as fake:
+        kubeconfig = fake.write_kubeconfig(str(tmp_path / "kubeconfig"))
+        fake.put_object(run_lease("live", seconds_ago=10))
+        fake.create_namespace("aic-gang-live", labels=dict(OURS, **{"ai-conformance.rke2/run-id": "live"}))
+        fake.create_namespace("aic-gang-dead", labels=dict(OURS, **{"ai-conformance.rke2/run-id": "dead"}))
+        out = run_module(cleanup, {"kubeconfig": kubeconfig}, capsys)
+        assert out["deleted"] == ["Namespace/aic-gang-dead"] and out["kept"] == ["Namespace/aic-gang-live (run live)"]
+        assert out["live_run"]["run_id"] == "live" and out["live_run"]["host"] == "ci-1"
+        assert fake.get_object("v1", "namespaces", "aic-gang-live") is not None
+        # the same run's lease expired (it died): its objects are leftovers now
+        fake.put_object(run_lease("live", seconds_ago=61))
+        out = run_module(cleanup, {"kubeconfig": kubeconfig}, capsys)
+        assert out["deleted"] == ["Namespace/aic-gang-live"] and out["live_run"] is None
+
+
+def test_cleanup_waits_and_reports_a_namespace_stuck_terminating(capsys, tmp_path):
+    with FakeKubeAPI() as fake:
+        kubeconfig = fake.write_kubeconfig(str(tmp_path / "kubeconfig"))
+        fake.create_namespace("aic-dra-support-old", labels=OURS)
+        fake.put_object({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+            "name": "held", "namespace": "aic-dra-support-old", "finalizers": ["example.com/hold"]}})
+        out = run_module(cleanup, {"kubeconfig": kubeconfig, "cleanup_timeout": 1}, capsys)
+        assert out["deleted"] == ["Namespace/aic-dra-support-old"]
+        assert [s["namespace"] for s in out["stuck"]] == ["aic-dra-support-old"]
+        assert any("example.com/hold in 1 resource instances" in c["message"] for c in out["stuck"][0]["conditions"])
+        # the module warns with this sentence (module warnings are not in the result once a test imported controller code)
+        assert "aic-dra-support-old (Terminating; SomeResourcesRemain" in stuck_message(out["stuck"], 1)
+        # a later run waits for the already terminating namespace again, without deleting it twice
+        fake.patch_object("v1", "configmaps", "held", {"metadata": {"finalizers": None}}, namespace="aic-dra-support-old")
+        out = run_module(cleanup, {"kubeconfig": kubeconfig, "cleanup_timeout": 5}, capsys)
+        assert out["deleted"] == [] and out["stuck"] == [] and fake.get_object("v1", "namespaces", "aic-dra-support-old") is None
+
+
+def test_cleanup_default_kinds_are_the_versions_the_modules_create():
+    created = set()
+    for version in gang.KUEUE_VERSIONS:
+        for obj in gang.render_kueue_queues("q", "ns", {"resource": "cpu", "free": "1"}, api_version="kueue.x-k8s.io/" + version):
+            if obj["kind"] != "LocalQueue":  # namespaced: goes with the namespace
+                created.add((obj["apiVersion"], obj["kind"]))
+    created.add((gateway.V1, "GatewayClass"))
+    created.add((dra.API_VERSION, "DeviceClass"))
+    defaults = set((k["apiVersion"], k["kind"]) for k in cleanup.DEFAULT_KINDS)
+    assert created <= defaults, created - defaults
+    documented = yaml.safe_load(cleanup.DOCUMENTATION)["options"]["kinds"]["default"]
+    assert documented == cleanup.DEFAULT_KINDS
+
+
+def test_installer_roles_use_a_label_cleanup_never_selects(capsys, tmp_path):
+    values = {}
+    for path in glob.glob(os.path.join(REPO_ROOT, "roles", "*", "vars", "main.yml")) + \
+            glob.glob(os.path.join(REPO_ROOT, "roles", "*", "defaults", "main.yml")):
+        with open(path) as handle:
+            for name, value in (yaml.safe_load(handle) or {}).items():
+                if name.endswith("_labels") and isinstance(value, dict) and "app.kubernetes.io/managed-by" in value:
+                    values[name] = value["app.kubernetes.io/managed-by"]
+    assert set(values) >= {"gateway_api_labels", "volcano_labels", "kueue_labels"}
+    assert set(values.values()) == {INSTALLER_MANAGED_BY_VALUE} and MANAGED_BY_VALUE != INSTALLER_MANAGED_BY_VALUE
+    with FakeKubeAPI() as fake:
+        kubeconfig = fake.write_kubeconfig(str(tmp_path / "kubeconfig"))
+        installed = {"app.kubernetes.io/managed-by": values["volcano_labels"], "ai-conformance.rke2/role": "volcano"}
+        fake.create_namespace("volcano-system", labels=installed)
+        fake.put_object({"apiVersion": "scheduling.volcano.sh/v1beta1", "kind": "Queue",
+                         "metadata": {"name": "default", "labels": installed}, "spec": {"weight": 1}})
+        out = run_module(cleanup, {"kubeconfig": kubeconfig}, capsys)
+        assert out["deleted"] == [] and fake.get_object("v1", "namespaces", "volcano-system") is not None
+        assert fake.get_object("scheduling.volcano.sh/v1beta1", "queues", "default") is not None
 
 
 def test_report_module_writes_the_four_files_and_evidence(capsys, tmp_path):
