@@ -155,6 +155,7 @@ def test_service_proxy_answers_are_not_retried(fake, connect):
     kube = connect()
     fake.put_object({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc", "namespace": "default"},
                      "spec": {"ports": [{"port": 80}]}})
+    fake.put_object(fake.endpoints_for({"metadata": {"name": "svc", "namespace": "default"}, "spec": {"ports": [{"port": 80}]}}, []))
     with pytest.raises(KubeError) as caught:
         kube.service_proxy("default", "svc", 80, "/metrics")
     assert caught.value.status == 503 and len(fake.requests_to("GET", "/proxy/")) == 1

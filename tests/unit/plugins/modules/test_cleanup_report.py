@@ -8,6 +8,7 @@ import os
 import yaml
 
 from ansible_collections.ai_conformance.rke2.plugins.module_utils import dra, gang, gateway
+from ansible_collections.ai_conformance.rke2.plugins.module_utils.testpods import PodBuilder
 from ansible_collections.ai_conformance.rke2.plugins.module_utils.kube import (
     INSTALLER_MANAGED_BY_VALUE, MANAGED_BY_VALUE, microtime, stuck_message)
 from ansible_collections.ai_conformance.rke2.plugins.modules import cleanup, report
@@ -89,7 +90,10 @@ def test_cleanup_waits_and_reports_a_namespace_stuck_terminating(capsys, tmp_pat
 def test_cleanup_default_kinds_are_the_versions_the_modules_create():
     created = set()
     for version in gang.KUEUE_VERSIONS:
-        for obj in gang.render_kueue_queues("q", "ns", {"resource": "cpu", "free": "1"}, api_version="kueue.x-k8s.io/" + version):
+        pods = PodBuilder({})
+        template = pods.template([pods.container("w", "agnhost")])
+        plan = {"resource": "cpu", "free": "1", "job_b_pods": 2}
+        for obj in gang.render_kueue_queues("q", "ns", plan, template, api_version="kueue.x-k8s.io/" + version):
             if obj["kind"] != "LocalQueue":  # namespaced: goes with the namespace
                 created.add((obj["apiVersion"], obj["kind"]))
     created.add((gateway.V1, "GatewayClass"))
