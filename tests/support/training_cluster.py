@@ -110,18 +110,20 @@ def play_training_operator(fake, exit_code=0, waiting=None, pod_exit_code=None, 
                 code = exit_code if pod_exit_code is None else pod_exit_code
                 state = {"terminated": {"exitCode": code, "reason": "Completed" if code == 0 else "Error"}}
                 phase = "Succeeded" if code == 0 else "Failed"
-            fake_.put_object({
-                "apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": pod_name, "namespace": meta["namespace"],
-                             "labels": {"training.kubeflow.org/job-name": meta["name"],
-                                        "training.kubeflow.org/operator-name": "pytorchjob-controller",
-                                        "training.kubeflow.org/replica-type": "master",
-                                        "training.kubeflow.org/replica-index": "0"},
-                             "ownerReferences": [{"apiVersion": GROUP_VERSION, "kind": "PyTorchJob", "name": meta["name"],
-                                                  "uid": meta["uid"], "controller": True}]},
-                "spec": {"nodeName": "gpu-node-1", "restartPolicy": "Never", "containers": [container]},
-                "status": {"phase": phase, "containerStatuses": [
-                    {"name": "pytorch", "image": container["image"], "restartCount": 0, "state": state}]}})
+            # the operator creates the replica pod from the job's template through the API's admission
+            template = copy.deepcopy(job["spec"]["pytorchReplicaSpecs"]["Master"]["template"])
+            template.setdefault("metadata", {}).setdefault("labels", {}).update({
+                "training.kubeflow.org/job-name": meta["name"],
+                "training.kubeflow.org/operator-name": "pytorchjob-controller",
+                "training.kubeflow.org/replica-type": "master",
+                "training.kubeflow.org/replica-index": "0"})
+            pod = fake_.create_pod_for(job, template, pod_name)
+            if pod is None:
+                continue  # refused (Pod Security, quota): FailedCreate event, as the operator sees it
+            pod["spec"]["nodeName"] = "gpu-node-1"
+            pod["status"] = {"phase": phase, "containerStatuses": [
+                {"name": "pytorch", "image": container["image"], "restartCount": 0, "state": state}]}
+            fake_.put_object(pod)
             fake_.set_pod_log(meta["namespace"], pod_name, "robust_controller reconciliation probe\n")
             now = "2026-11-23T07:00:00Z"
             conditions = [{"type": "Created", "status": "True", "reason": "PyTorchJobCreated",

@@ -316,3 +316,39 @@ def test_any_request_renews_the_lock_when_due_and_cleanup_survives_a_lost_lock(f
         kube.list("v1", "ConfigMap", namespace=name)
     report = kube.cleanup()
     assert report["deleted"] == ["Namespace/%s" % name] and report["failed"] == []
+
+
+# -------------------------------------------------------------- test namespaces and pods
+
+
+def test_temp_namespace_enforces_restricted_and_admits_only_built_pods(fake, connect):
+    from ansible_collections.ai_conformance.rke2.plugins.module_utils.testpods import PodBuilder
+    from tests.support.shared import load_json
+
+    kube = connect(run_id="run-psa")
+    namespace = kube.temp_namespace("dra_support")
+    labels = fake.get_object("v1", "namespaces", namespace)["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    pods = PodBuilder({"tolerations": [{"key": "dedicated", "operator": "Exists"}]})
+    built = pods.pod("probe", namespace, [pods.container("probe", "busybox", command=["sh", "-c", "true"],
+                                                         resources={"limits": {"nvidia.com/gpu": 1}})])
+    assert kube.create(built)["metadata"]["name"] == "probe"
+    # the pod the real apiserver refused under restricted is refused here too: the label is enforced
+    plain = load_json("k8s-fixtures", "errors", "403-psa-restricted-create-plain-pod.json")["request"]["body"]
+    plain["metadata"]["namespace"] = namespace
+    with pytest.raises(KubeError) as caught:
+        kube.create(plain)
+    assert caught.value.status == 403 and "violates PodSecurity" in str(caught.value)
+
+
+def test_pull_secrets_are_copied_into_the_temp_namespace(fake, connect):
+    fake.put_object({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+                     "metadata": {"name": "mirror-pull", "namespace": "registry-creds"},
+                     "data": {".dockerconfigjson": "e30="}})
+    kube = connect(run_id="run-sec", image_pull_secrets=["registry-creds/mirror-pull"])
+    namespace = kube.temp_namespace("dra_support")
+    copied = fake.get_object("v1", "secrets", "mirror-pull", namespace)
+    assert copied["type"] == "kubernetes.io/dockerconfigjson" and copied["data"] == {".dockerconfigjson": "e30="}
+    missing = connect(run_id="run-sec2", image_pull_secrets=["nope"])
+    with pytest.raises(KubeError, match="image pull Secret nope not found"):
+        missing.temp_namespace("dra_support")

@@ -133,30 +133,12 @@ def placements(fake, request, count):
     return chosen
 
 
-def psa_rejection(pod_name, template):
-    """The job controller's FailedCreate text when Pod Security ``restricted`` (enforced on our namespaces) rejects the pod.
-
-    Shape of the recorded ReplicaSet event (events/core-v1-events-replicaset-plain-deploy.psa-restricted.json).
-    """
-    problems = [p for p in testpods.hardening_problems(template["spec"]) if "missing" not in p]
-    if not problems:
-        return None
-    return 'Error creating: pods "%s" is forbidden: violates PodSecurity "restricted:latest": %s' % (pod_name, "; ".join(problems))
-
-
 def make_pod(fake, owner, api_version, name, template, labels, annotations=None):
-    rejected = psa_rejection(name, template)
-    if rejected:
-        event(fake, owner["metadata"]["namespace"], "Job", owner["metadata"]["name"], "FailedCreate", rejected, "job-controller")
-        return None
-    pod = {"apiVersion": "v1", "kind": "Pod",
-           "metadata": {"name": name, "namespace": owner["metadata"]["namespace"], "labels": dict(labels),
-                        "annotations": dict(annotations or {}),
-                        "ownerReferences": [{"apiVersion": api_version, "kind": "Job", "name": owner["metadata"]["name"],
-                                             "uid": owner["metadata"]["uid"], "controller": True}]},
-           "spec": copy.deepcopy(template["spec"])}
-    fake._pod_defaults(pod)
-    return fake.put_object(pod)
+    """The job controller creates a pod from the template through the API's admission (Pod Security
+    ``restricted`` of our namespaces, quota, LimitRange); a refusal is its FailedCreate event. None then."""
+    job = dict(owner, apiVersion=api_version, kind="Job")
+    tmpl = {"metadata": {"labels": dict(labels), "annotations": dict(annotations or {})}, "spec": template["spec"]}
+    return fake.create_pod_for(job, tmpl, name)
 
 
 def run_pod(fake, pod, node, waiting=None):
