@@ -27,7 +27,48 @@ options:
     description:
       - Identifier of this certification run, put in the C(ai-conformance.rke2/run-id) label of every object the
         module creates. A random one is used when not given.
+      - When the run lock (O(lock_namespace)/O(lock_name)) is held by this run id, the module renews it when it starts
+        and during its waits; it stops with an error when another run took it over.
     type: str
+  cleanup_timeout:
+    description:
+      - Upper bound in seconds of waiting, at the end, until the namespaces the module deleted are gone. A namespace
+        still there (e.g. C(Terminating) because of a finalizer) is an C(error) check naming it and its conditions.
+    type: int
+    default: 60
+  lock_namespace:
+    description: Namespace of the run lock, a C(coordination.k8s.io/v1) Lease (see M(ai_conformance.rke2.run_lock)).
+    type: str
+    default: kube-system
+  lock_name:
+    description: Name of the run lock Lease.
+    type: str
+    default: ai-conformance-rke2
+  tolerations:
+    description:
+      - Tolerations every test pod carries (for example of tainted GPU nodes), besides the toleration of the
+        accelerator resource's own taint that test pods requesting it always get.
+    type: list
+    elements: dict
+    default: []
+  image_registry:
+    description:
+      - Registry host (optionally with a path) that replaces the registry of every test image, for air-gapped
+        mirrors, for example C(mirror.example.com:5000). Images are pinned in the collection's table of test images.
+    type: str
+  image_pull_secrets:
+    description:
+      - Image pull Secrets (type C(kubernetes.io/dockerconfigjson)) the test pods use, as C(namespace/name) or C(name)
+        (namespace C(default)). Test pods run in temporary namespaces, so the module copies each Secret into them and
+        deletes the copy with the namespace.
+    type: list
+    elements: str
+    default: []
+  images:
+    description:
+      - Overrides of single entries of the table of test images (key to image reference), applied before I(image_registry).
+    type: dict
+    default: {}
 notes:
   - Every object the module creates is labelled C(app.kubernetes.io/managed-by=ai-conformance-rke2) and deleted before
     the module returns, also when a check fails. Leftovers of an interrupted run are removed by M(ai_conformance.rke2.cleanup).

@@ -6,12 +6,13 @@
 A result is a plain dict::
 
     {"requirement": "dra_support", "status": "passed",
-     "checks": [{"name", "status", "message", "observed", "expected"}],
+     "checks": [{"name", "status", "kind", "cause", "message", "observed", "expected"}],
      "evidence": [{"name", "format", "content"}],
      "started": "2026-11-23T06:40:00Z", "duration_s": 1.2}
 
 ``failed`` means the cluster lacks the capability; ``error`` means the check
 could not be carried out (API unreachable, RBAC forbidden, image not pullable).
+Which is which, and when a requirement passes, is decided by ``policy.py``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -22,11 +23,17 @@ import datetime
 import json
 import time
 
-PASSED = "passed"
-FAILED = "failed"
-ERROR = "error"
-SKIPPED = "skipped"
-NOT_APPLICABLE = "not_applicable"
+from ansible_collections.ai_conformance.rke2.plugins.module_utils import policy
+from ansible_collections.ai_conformance.rke2.plugins.module_utils.policy import (  # noqa: F401 (re-exported)
+    CHECK_KINDS,
+    ERROR,
+    EXERCISE,
+    FAILED,
+    INSPECT,
+    NOT_APPLICABLE,
+    PASSED,
+    SKIPPED,
+)
 STATUSES = (PASSED, FAILED, ERROR, SKIPPED, NOT_APPLICABLE)
 CHECK_STATUSES = (PASSED, FAILED, ERROR, SKIPPED)
 EVIDENCE_FORMATS = ("text", "json", "yaml", "markdown")
@@ -38,31 +45,38 @@ def utc_now():
     return now.isoformat().replace("+00:00", "Z")
 
 
-def make_check(name, status, message, observed=None, expected=None):
-    """One check of a requirement, validated."""
+def make_check(name, status, message, observed=None, expected=None, kind=INSPECT, cause=None):
+    """One check of a requirement, validated.
+
+    ``kind`` says whether the check exercised the capability (``exercise``) or
+    only inspected the cluster (``inspect``); ``cause`` names why a check
+    failed or errored (a key of ``policy.CAUSES``).
+    """
     if status not in CHECK_STATUSES:
         raise ValueError("check status must be one of %s, not %r" % (", ".join(CHECK_STATUSES), status))
+    if kind not in CHECK_KINDS:
+        raise ValueError("check kind must be one of %s, not %r" % (", ".join(CHECK_KINDS), kind))
     if not message:
         raise ValueError("check %r needs a message" % name)
-    return {"name": name, "status": status, "message": message, "observed": observed, "expected": expected}
+    if cause is not None and policy.status_for(cause) != status:
+        raise ValueError("check %r: cause %s means %s, not %s" % (name, cause, policy.status_for(cause), status))
+    return {"name": name, "status": status, "kind": kind, "cause": cause, "message": message,
+            "observed": observed, "expected": expected}
 
 
 def overall_status(checks):
-    """Derive a requirement's status from its checks.
+    """A requirement's status from its checks (see ``policy.requirement_status``).
 
-    Any failed check fails the requirement (the capability is missing even if
-    another check could not run); otherwise any error makes it an error; it
-    passes only when at least one check passed, so a requirement whose checks
-    were all skipped is ``skipped``, never ``passed``.
+    Any failed check fails the requirement; otherwise any error makes it an
+    error; it passes only when a check that exercised the capability passed,
+    so checks that only inspected, or were all skipped, give ``skipped``.
     """
-    statuses = [c["status"] for c in checks]
-    if FAILED in statuses:
-        return FAILED
-    if ERROR in statuses:
-        return ERROR
-    if PASSED in statuses:
-        return PASSED
-    return SKIPPED
+    return policy.requirement_status(checks)[0]
+
+
+def _require(name, cause, status):
+    if policy.status_for(cause) != status:
+        raise ValueError("check %r: cause %s means %s, not %s" % (name, cause, policy.status_for(cause), status))
 
 
 class ResultBuilder:
@@ -76,20 +90,40 @@ class ResultBuilder:
         self.evidence = []
         self.notes = []
 
-    def check(self, name, status, message, observed=None, expected=None):
+    def check(self, name, status, message, observed=None, expected=None, kind=INSPECT, cause=None):
         """Record a check and return it."""
-        item = make_check(name, status, message, observed, expected)
+        item = make_check(name, status, message, observed, expected, kind, cause)
         self.checks.append(item)
         return item
 
-    def passed(self, name, message, observed=None, expected=None):
-        return self.check(name, PASSED, message, observed, expected)
+    def passed(self, name, message, observed=None, expected=None, exercised=False):
+        """A passed check; ``exercised=True`` when the cluster was made to do the thing."""
+        return self.check(name, PASSED, message, observed, expected, EXERCISE if exercised else INSPECT)
 
-    def failed(self, name, message, observed=None, expected=None):
-        return self.check(name, FAILED, message, observed, expected)
+    def exercised(self, name, message, observed=None, expected=None):
+        """A passed check that exercised the capability (allocate, route, schedule, scale...)."""
+        return self.passed(name, message, observed, expected, exercised=True)
 
-    def error(self, name, message, observed=None, expected=None):
-        return self.check(name, ERROR, message, observed, expected)
+    def outcome(self, name, cause, message, observed=None, expected=None, exercised=False):
+        """A negative outcome: its status comes from the policy's table for ``cause``."""
+        kind = EXERCISE if exercised else INSPECT
+        return self.check(name, policy.status_for(cause), message, observed, expected, kind, cause)
+
+    def failed(self, name, message, observed=None, expected=None, cause="capability", exercised=False):
+        """The cluster lacks the capability (``cause`` must be a failing one)."""
+        _require(name, cause, FAILED)
+        return self.outcome(name, cause, message, observed, expected, exercised)
+
+    def error(self, name, message, observed=None, expected=None, cause="internal"):
+        """The check could not be carried out; name the environment ``cause``."""
+        _require(name, cause, ERROR)
+        return self.outcome(name, cause, message, observed, expected)
+
+    def from_exception(self, name, exc, context=None, observed=None, expected=None):
+        """Record a failed API call with the cause the policy reads from it."""
+        cause = policy.classify_api_error(exc)
+        message = "%s: %s" % (context, exc) if context else str(exc)
+        return self.outcome(name, cause, message, observed, expected)
 
     def skipped(self, name, message, observed=None, expected=None):
         return self.check(name, SKIPPED, message, observed, expected)
@@ -116,7 +150,9 @@ class ResultBuilder:
         """Return the result dict; ``status`` overrides the derived one
         (used for ``not_applicable``)."""
         if status is None:
-            status = overall_status(self.checks)
+            status, reason = policy.requirement_status(self.checks)
+            if reason and reason not in self.notes:
+                self.notes.append(reason)
         if status not in STATUSES:
             raise ValueError("status must be one of %s" % ", ".join(STATUSES))
         return {
@@ -144,6 +180,8 @@ def validate_result(result):
                 raise ValueError("check lacks %s: %r" % (key, item))
         if item["status"] not in CHECK_STATUSES:
             raise ValueError("unknown check status %r" % item["status"])
+        if item.get("kind", INSPECT) not in CHECK_KINDS:
+            raise ValueError("unknown check kind %r" % item.get("kind"))
     for item in result["evidence"]:
         if set(("name", "format", "content")) - set(item):
             raise ValueError("evidence item lacks name/format/content: %r" % item)

@@ -8,15 +8,15 @@ into the attributes RBAC authorizes; ``allowed``/``rule_allows`` follow
 (``fake.authorize_with``) so a module runs as the certifying identity would.
 """
 
+import json
 import os
 from collections import namedtuple
-
-import yaml
 
 from tests.support.fakeapi import forbidden, forbidden_path
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-RULES_FILE = os.path.join(REPO_ROOT, "roles", "certify_identity", "vars", "main.yml")
+ROLE_DIR = os.path.join(REPO_ROOT, "roles", "certify_identity")
+RULES_FILE = os.path.join(ROLE_DIR, "vars", "main.yml")
 
 # Non-resource URLs every authenticated identity may GET through the default
 # ClusterRoles system:discovery, system:public-info-viewer and system:basic-user.
@@ -99,7 +99,12 @@ def _matches(values, wanted):
 
 
 def rule_allows(rule, attrs):
-    """True when one PolicyRule allows the request (RBAC RuleAllows)."""
+    """True when one PolicyRule allows the request (RBAC RuleAllows).
+
+    A rule with a ``namespace`` key (ours: granted by a Role there) applies to that namespace only.
+    """
+    if rule.get("namespace") and rule["namespace"] != attrs.namespace:
+        return False
     if not _matches(rule.get("verbs") or [], attrs.verb):
         return False
     if not attrs.resource_request:
@@ -125,19 +130,60 @@ def discovery_allowed(attrs):
 
 
 def allowed(rules, attrs):
-    """True when the ClusterRole ``rules`` (bound cluster-wide) or the discovery roles allow ``attrs``."""
+    """True when ``rules`` (ClusterRole rules bound cluster-wide, and Role rules with their ``namespace``)
+    or the discovery roles allow ``attrs``."""
     return discovery_allowed(attrs) or any(rule_allows(rule, attrs) for rule in rules)
 
 
+def documented_rules():
+    """``certify_identity_rules`` as the role renders them (its defaults and vars), ``why`` included."""
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar
+
+    loader = DataLoader()
+    variables = {}
+    for part in ("defaults", "vars"):
+        variables.update(loader.load_from_file(os.path.join(ROLE_DIR, part, "main.yml"), trusted_as_template=True))
+    rendered = Templar(loader=loader, variables=variables).template(variables["certify_identity_rules"])
+    return json.loads(json.dumps(rendered))
+
+
 def shipped_rules(drop=None):
-    """The certifying ClusterRole's rules as the role applies them (``why`` removed).
+    """The certifying identity's rules as the role applies them (``why`` removed, ``namespace`` kept).
 
     ``drop``: a predicate on the documented rule; matching rules are left out
     (to show what a missing permission does).
     """
-    with open(RULES_FILE) as handle:
-        documented = yaml.safe_load(handle)["certify_identity_rules"]
-    return [dict((k, v) for k, v in rule.items() if k != "why") for rule in documented if not (drop and drop(rule))]
+    return [dict((k, v) for k, v in rule.items() if k != "why") for rule in documented_rules() if not (drop and drop(rule))]
+
+
+def relaxed(rules):
+    """The rules with the namespaced ones unbound from their namespace and names.
+
+    Those come from role variables (``certify_identity_lock_namespace``, ``..._lock_name``,
+    ``..._accelerator_namespace``) that follow the modules' options; a test that sets such
+    an option to another value is covered once the variable is set alike.
+    """
+    loose = []
+    for rule in rules:
+        if rule.get("namespace"):
+            rule = dict((k, v) for k, v in rule.items() if k not in ("namespace", "resourceNames"))
+        loose.append(rule)
+    return loose
+
+
+def cluster_rules(rules):
+    """The rules of the ClusterRole (those without a namespace), as stored."""
+    return [dict((k, v) for k, v in rule.items() if k != "namespace") for rule in rules if not rule.get("namespace")]
+
+
+def granted(fake, name="ai-conformance-certify"):
+    """The rules the fake's store grants: ClusterRole ``name`` plus each Role ``name`` with its namespace."""
+    rules = list(fake.get_object("rbac.authorization.k8s.io/v1", "clusterroles", name)["rules"])
+    for role in fake.objects("rbac.authorization.k8s.io/v1", "roles"):
+        if role["metadata"]["name"] == name:
+            rules.extend(dict(rule, namespace=role["metadata"]["namespace"]) for rule in role["rules"])
+    return rules
 
 
 class Authorizer:

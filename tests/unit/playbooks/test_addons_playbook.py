@@ -17,9 +17,11 @@ import pytest
 import yaml
 
 from tests.support.fakeapi import FakeKubeAPI
+from tests.support.gpu_cluster import recorded_node
 from tests.support.kubectl import kubectl
 from tests.support.playbook import REPO_ROOT, playbook_env, run_playbook
 from tests.unit.roles.test_gateway_api_playbook import Rke2
+from tests.unit.roles.test_gpu_operator_playbook import Operator
 from tests.unit.roles.test_training_operator_apply import build_manifests_with_ca, play_operator
 
 PLAYBOOK = REPO_ROOT + "/playbooks/addons.yml"
@@ -93,12 +95,25 @@ def training_operator_vars(manifests):
             "training_operator_kustomize_binary": kubectl()}
 
 
+def setup_gpu_operator(fake, helm, manifests):
+    recorded_node(fake, "node-gpu-node-1.final.json", gpus=0)
+    Operator(fake)
+
+
+def gpu_operator_installed(fake):
+    helmchart_installed("gpu-operator", str(yaml.safe_load(open(REPO_ROOT + "/roles/gpu_operator/defaults/main.yml"))[
+        "gpu_operator_chart_version"]))(fake)
+    assert fake.get_object("nvidia.com/v1", "clusterpolicies", "cluster-policy")["status"]["state"] == "ready"
+
+
 Installer = namedtuple("Installer", "role setup installed variables")
 INSTALLERS = [
     Installer("gateway_api", setup_gateway_api, gateway_api_installed, None),
     Installer("volcano", helm_release("volcano", ["volcano-admission", "volcano-controllers", "volcano-scheduler"]),
               helmchart_installed("volcano", "1.15.1"), None),
     Installer("training_operator", setup_training_operator, training_operator_installed, training_operator_vars),
+    # on by default when the inventory group gpu_nodes has hosts
+    Installer("gpu_operator", setup_gpu_operator, gpu_operator_installed, lambda manifests: {"gpu_operator_enabled": True}),
 ]
 
 
@@ -169,8 +184,8 @@ def test_check_mode_creates_nothing(cluster, tmp_path, manifests):
 def test_kueue_is_installed_instead_when_chosen(tmp_path, manifests):
     with FakeKubeAPI() as fake:
         HelmController(fake).release("kueue", ["kueue-controller-manager"])
-        rc, changed, out = addons(fake, tmp_path, manifests, gang_scheduler="kueue", gateway_api_enabled=False,
-                                  training_operator_enabled=False)
+        others_off = dict(("%s_enabled" % i.role, False) for i in INSTALLERS if i.role != "volcano")
+        rc, changed, out = addons(fake, tmp_path, manifests, gang_scheduler="kueue", **others_off)
         assert rc == 0, out
         helmchart_installed("kueue", "0.19.2")(fake)
         assert fake.get_object(HELMCHART[0], HELMCHART[1], "volcano", "kube-system") is None

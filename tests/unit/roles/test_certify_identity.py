@@ -67,7 +67,15 @@ def applied_rules(fake):
 def test_creates_the_identity_and_a_private_kubeconfig_idempotently(fake, tmp_path):
     first = run_role(fake, tmp_path)
     assert first["rc"] == 0, first["out"]
-    assert applied_rules(fake) == rbac.shipped_rules()
+    assert applied_rules(fake) == rbac.cluster_rules(rbac.shipped_rules())
+    lock_role = fake.get_object("rbac.authorization.k8s.io/v1", "roles", "ai-conformance-certify", "kube-system")
+    assert {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": ["ai-conformance-rke2"],
+            "verbs": ["get", "update", "delete"]} in lock_role["rules"]
+    lock_binding = fake.get_object("rbac.authorization.k8s.io/v1", "rolebindings", "ai-conformance-certify", "kube-system")
+    assert lock_binding["roleRef"]["kind"] == "Role" and lock_binding["subjects"][0]["name"] == "ai-conformance-certify"
+    # no GPU Operator yet: its namespace's rules are not granted, and the run says so
+    assert fake.get_object("rbac.authorization.k8s.io/v1", "roles", "ai-conformance-certify", "gpu-operator") is None
+    assert "Namespace gpu-operator does not exist (yet)" in first["out"]
     binding = fake.get_object("rbac.authorization.k8s.io/v1", "clusterrolebindings", "ai-conformance-certify")
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "ai-conformance-certify"}
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "ai-conformance-certify", "namespace": "ai-conformance"}]
@@ -90,6 +98,7 @@ def test_check_mode_creates_nothing(fake, tmp_path):
     assert result["rc"] == 0, result["out"]
     assert fake.get_object("rbac.authorization.k8s.io/v1", "clusterroles", "ai-conformance-certify") is None
     assert fake.get_object("v1", "namespaces", "ai-conformance") is None
+    assert fake.objects("rbac.authorization.k8s.io/v1", "roles") == []
     assert not (tmp_path / "certify.kubeconfig").exists()
 
 
@@ -97,7 +106,18 @@ def test_extra_rules_are_appended(fake, tmp_path):
     extra = {"apiGroups": ["example.com"], "resources": ["widgets"], "verbs": ["get"]}
     result = run_role(fake, tmp_path, certify_identity_extra_rules=[extra])
     assert result["rc"] == 0, result["out"]
-    assert applied_rules(fake) == rbac.shipped_rules() + [extra]
+    assert applied_rules(fake) == rbac.cluster_rules(rbac.shipped_rules()) + [extra]
+
+
+def test_accelerator_namespace_rules_once_it_exists(fake, tmp_path):
+    fake.create_namespace("gpu-operator")
+    result = run_role(fake, tmp_path)
+    assert result["rc"] == 0, result["out"]
+    role = fake.get_object("rbac.authorization.k8s.io/v1", "roles", "ai-conformance-certify", "gpu-operator")
+    assert {"apiGroups": [""], "resources": ["services/proxy", "pods/proxy"], "verbs": ["get"]} in role["rules"]
+    expected = [dict((k, v) for k, v in r.items() if k != "namespace") for r in rbac.shipped_rules()
+                if r.get("namespace") == "gpu-operator"]
+    assert role["rules"] == expected
 
 
 @pytest.fixture
@@ -106,7 +126,7 @@ def identity(fake, tmp_path):
     result = run_role(fake, tmp_path)
     assert result["rc"] == 0, result["out"]
     fake.require_token(TOKEN)
-    authorizer = rbac.Authorizer(applied_rules(fake), user=USER)
+    authorizer = rbac.Authorizer(rbac.granted(fake), user=USER)
     fake.authorize_with(authorizer)
     return str(tmp_path / "certify.kubeconfig"), authorizer
 

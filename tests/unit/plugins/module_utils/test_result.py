@@ -3,14 +3,15 @@ import pytest
 from ansible_collections.ai_conformance.rke2.plugins.module_utils import result as r
 
 
-def mk(status):
-    return {"status": status}
+def mk(status, kind="exercise"):
+    return {"status": status, "kind": kind}
 
 
 def test_overall_status_precedence():
     assert r.overall_status([mk("passed"), mk("error"), mk("failed")]) == "failed"
     assert r.overall_status([mk("passed"), mk("error")]) == "error"
     assert r.overall_status([mk("passed"), mk("skipped")]) == "passed"
+    assert r.overall_status([mk("passed", "inspect"), mk("skipped")]) == "skipped"
 
 
 def test_all_skipped_is_never_passed():
@@ -23,6 +24,7 @@ def test_all_skipped_is_never_passed():
 def test_builder_shape_and_evidence_round_trip():
     builder = r.ResultBuilder("dra_support")
     builder.passed("api", "served", observed={"v": ["v1"]}, expected=["v1"])
+    builder.exercised("allocation", "allocated")
     builder.add_evidence("table", "NAME\n")
     builder.add_evidence("objects", {"a": object.__name__})
     out = r.validate_result(builder.finish())
@@ -36,6 +38,8 @@ def test_invalid_values_are_rejected():
         r.make_check("a", "ok", "msg")
     with pytest.raises(ValueError):
         r.make_check("a", "passed", "")
+    with pytest.raises(ValueError):
+        r.make_check("a", "passed", "m", kind="looked")
     with pytest.raises(ValueError):
         r.ResultBuilder("x").finish("great")
     with pytest.raises(ValueError):
