@@ -179,5 +179,7 @@ def test_certify_playbook_under_the_identity(fake, identity, tmp_path):
                                         "conformance_report_dir": str(tmp_path / "report")})
     assert rc == 0, out
     assert authorizer.denied == [], [a.describe() for a in authorizer.denied]
-    assert fake.requests_to("GET", r"/api/v1/namespaces$")  # the leftover cleanup ran under the identity
+    assert fake.requests_to("GET", r"/api/v1/namespaces$")  # the leftover cleanup ran under the identity ...
+    # ... and left the identity's own namespace alone (installer label, not the certify runs' one)
+    assert fake.get_object("v1", "serviceaccounts", "ai-conformance-certify", "ai-conformance") is not None
     assert '"passed"' in (tmp_path / "report" / "results.json").read_text()
