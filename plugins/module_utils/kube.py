@@ -401,11 +401,17 @@ class Kube:
         answer = self.request("GET", path, query={"container": container, "tailLines": tail_lines})
         return answer if isinstance(answer, str) else json.dumps(answer)
 
-    def service_proxy(self, namespace, service, port, path="/"):
+    def service_proxy(self, namespace, service, port, path="/", query=None):
         """GET through the API server's service proxy; returns text or JSON."""
         target = "%s:%s" % (service, port) if port else service
         full = "%s/proxy/%s" % (api_path("v1", "services", target, namespace), path.lstrip("/"))
-        return self.request("GET", full)
+        return self.request("GET", full, query=query)
+
+    def pod_proxy(self, namespace, pod, port, path="/", query=None):
+        """GET through the API server's pod proxy (one given pod); returns text or JSON."""
+        target = "%s:%s" % (pod, port) if port else pod
+        full = "%s/proxy/%s" % (api_path("v1", "pods", target, namespace), path.lstrip("/"))
+        return self.request("GET", full, query=query)
 
     # -- ownership and cleanup ---------------------------------------------
 

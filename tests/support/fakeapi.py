@@ -32,7 +32,8 @@ API at a glance (``FakeKubeAPI``; docstrings have the details):
   ``patch_object``, ``set_status``, ``delete_object``, ``create_namespace``,
   ``bind_pod``, ``defaulted``, ``recorded``, ``put_recorded``
 * I/O stand-ins: ``set_pod_log(ns, pod, text, container=None)``,
-  ``set_service_proxy(ns, svc, port, fn_or_text)``
+  ``set_service_proxy(ns, svc, port, fn_or_text)``, ``set_pod_proxy(ns, pod, port, fn_or_text)``,
+  ``set_aggregated_api(gv, fn, resource_list_doc)`` (custom metrics adapters)
 * faults and auth: ``fail(method, path_regex, status_code=None, body=None,
   fixture=None, times=None, delay=0.0)``, ``forbid(...)``, ``require_token(t)``,
   ``clear_faults()``
@@ -916,6 +917,8 @@ class FakeKubeAPI:
         self._token = None
         self._pod_logs = {}
         self._proxies = {}
+        self._pod_proxies = {}
+        self._aggregated = {}
         self._server = None
         self._thread = None
         self._stopped = threading.Event()
@@ -1284,6 +1287,36 @@ class FakeKubeAPI:
         with self._lock:
             self._proxies[(namespace, name, None if port is None else str(port))] = fn_or_text
 
+    def set_pod_proxy(self, namespace, name, port, fn_or_text):
+        """Answer ``.../pods/NAME[:PORT]/proxy/PATH`` like ``set_service_proxy``.
+
+        Without a handler the proxy answers as the apiserver does: 404 for a
+        missing pod, the recorded 400 ``address not allowed`` for a pod without
+        ``status.podIP``, else 503 (nothing listening).
+        """
+        with self._lock:
+            self._pod_proxies[(namespace, name, None if port is None else str(port))] = fn_or_text
+
+    def set_aggregated_api(self, group_version, fn, resource_list_doc=None):
+        """Serve ``group_version`` as an aggregated API (an APIService backed by an adapter).
+
+        Discovery of ``/apis/<group>/<version>`` comes from ``resource_list_doc``
+        (or ``fn`` when None); every path below it is answered by
+        ``fn(method, rest_path, query)`` returning a body or ``(status, body)``.
+        ``fn`` None removes the API again (``404 page not found``).
+        """
+        with self._lock:
+            if fn is None:
+                self._aggregated.pop(group_version, None)
+                if self.discovery.served(group_version):
+                    self.discovery.remove_group_version(group_version)
+                return
+            self._aggregated[group_version] = fn
+            if resource_list_doc is not None:
+                if self.discovery.served(group_version):
+                    self.discovery.remove_group_version(group_version)
+                self.discovery.add_group_version(group_version, resource_list_doc)
+
     # ------------------------------------------------------------------
     # Fault injection and auth
     # ------------------------------------------------------------------
@@ -1648,6 +1681,15 @@ class FakeKubeAPI:
         if path in ("/healthz", "/livez", "/readyz"):
             return _text_response(200, "ok")
         with self._lock:
+            aggregated = self._aggregated_handler(path)
+        if aggregated is not None:
+            handler, rest = aggregated
+            result = handler(call.method, rest, dict(call.query))
+            status = 200
+            if isinstance(result, tuple):
+                status, result = result
+            return _proxy_response(status, result) if not isinstance(result, str) else _text_response(status, result)
+        with self._lock:
             doc = self.discovery.document(path)
             if doc is not None:
                 self._check_forbidden(call, "get")
@@ -1915,6 +1957,8 @@ class FakeKubeAPI:
             return self._pod_log(namespace, name, call)
         elif subresource == "proxy" and rt.key == ("", "services"):
             return self._service_proxy(namespace, name, call)
+        elif subresource == "proxy" and rt.key == ("", "pods"):
+            return self._pod_proxy(namespace, name, call)
         elif subresource == "binding" and call.method == "POST":
             with self._lock:
                 return self._bind_request(namespace, name, call.body(), call)
@@ -1988,6 +2032,35 @@ class FakeKubeAPI:
             lines = text.splitlines(True)
             text = "".join(lines[-int(tail):]) if int(tail) > 0 else ""
         return _text_response(200, text)
+
+    def _aggregated_handler(self, path):
+        """(handler, rest path) when ``path`` lies below an aggregated API with a handler, else None."""
+        for group_version, handler in self._aggregated.items():
+            prefix = "/apis/%s" % group_version
+            if path.startswith(prefix + "/"):
+                return handler, path[len(prefix):]
+        return None
+
+    def _pod_proxy(self, namespace, name_port, call):
+        parts = name_port.split(":")
+        pod_name, port = (parts[0], None) if len(parts) == 1 else (parts[-2], parts[-1])
+        prefix = "/api/v1/namespaces/%s/pods/%s/proxy" % (namespace, name_port)
+        path = call.path[len(prefix):] if call.path.startswith(prefix) else "/"
+        with self._lock:
+            handler = self._pod_proxies.get((namespace, pod_name, port), self._pod_proxies.get((namespace, pod_name, None)))
+            pod = self.store.get(("", "pods"), namespace, pod_name)
+        if pod is None:
+            raise Reject(404, not_found("", "pods", pod_name))
+        if not (pod.get("status") or {}).get("podIP"):
+            raise Reject(400, self.recorded("errors/400-proxy-pod-pending-no-ip.json")["response"])
+        if handler is None:
+            raise Reject(503, status_failure(503, "ServiceUnavailable", "error trying to reach service: dial tcp %s:%s: "
+                                             "connect: connection refused" % (pod["status"]["podIP"], port or 80), {}))
+        result = handler(call.method, path or "/", dict(call.query), call.raw_body) if callable(handler) else handler
+        status, content_type = 200, None
+        if isinstance(result, tuple):
+            status, content_type, result = result[0], (result[2] if len(result) > 2 else None), result[1]
+        return _proxy_response(status, result, content_type)
 
     def _service_proxy(self, namespace, name_port, call):
         parts = name_port.split(":")
