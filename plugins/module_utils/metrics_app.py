@@ -159,6 +159,18 @@ def render_service_monitor(namespace, labels, interval="5s", name=APP_NAME):
                                     "scrapeTimeout": interval}]}}
 
 
+def monitor_labels(prometheus, base, extra=None, adopt=True):
+    """(ServiceMonitor labels, namespace labels) for the test monitor: ``base`` + the ``matchLabels`` of
+    Prometheus' selectors (``adopt``, as a user labels their own monitors) + ``extra``."""
+    labels, namespace_labels = dict(base), {}
+    if adopt and prometheus:
+        spec = prometheus.get("spec") or {}
+        labels.update((spec.get("serviceMonitorSelector") or {}).get("matchLabels") or {})
+        namespace_labels.update((spec.get("serviceMonitorNamespaceSelector") or {}).get("matchLabels") or {})
+    labels.update(extra or {})
+    return labels, namespace_labels
+
+
 def scrape_pool(namespace, name=APP_NAME):
     """Prometheus' scrape pool of the ServiceMonitor's first endpoint (as the operator names it)."""
     return "serviceMonitor/%s/%s/0" % (namespace, name)

@@ -150,13 +150,6 @@ def monitor_selection(prometheus, namespace, monitor_labels, namespace_labels, k
     return True, "%s: selected" % where
 
 
-def selector_labels(prometheus, kind="serviceMonitor"):
-    """(monitor labels, namespace labels) a monitor needs to satisfy the ``matchLabels`` of Prometheus' selectors."""
-    spec = (prometheus or {}).get("spec") or {}
-    return (dict((spec.get("%sSelector" % kind) or {}).get("matchLabels") or {}),
-            dict((spec.get("%sNamespaceSelector" % kind) or {}).get("matchLabels") or {}))
-
-
 # ---------------------------------------------------------------- Prometheus HTTP API
 
 

@@ -201,13 +201,11 @@ def prepare_namespace(kube, params, prometheus, result):
         monitor_labels.update(params["service_monitor_labels"])
         return namespace, monitor_labels, None
     namespace_labels = dict((kube.get("v1", "Namespace", namespace) or {}).get("metadata", {}).get("labels") or {})
-    if params["adopt_prometheus_selector"]:
-        wanted_monitor, wanted_namespace = mon.selector_labels(prometheus)
-        monitor_labels.update(wanted_monitor)
-        if wanted_namespace and any(namespace_labels.get(k) != v for k, v in wanted_namespace.items()):
-            kube.patch_merge("v1", "Namespace", namespace, {"metadata": {"labels": wanted_namespace}})
-            namespace_labels.update(wanted_namespace)
-    monitor_labels.update(params["service_monitor_labels"])
+    monitor_labels, wanted_namespace = app.monitor_labels(prometheus, monitor_labels, params["service_monitor_labels"],
+                                                          params["adopt_prometheus_selector"])
+    if wanted_namespace and any(namespace_labels.get(k) != v for k, v in wanted_namespace.items()):
+        kube.patch_merge("v1", "Namespace", namespace, {"metadata": {"labels": wanted_namespace}})
+        namespace_labels.update(wanted_namespace)
     selected, message = mon.monitor_selection(prometheus, namespace, monitor_labels, namespace_labels)
     result.add_evidence("selection", {"namespace": namespace, "namespace_labels": namespace_labels,
                                       "service_monitor_labels": monitor_labels, "verdict": message})

@@ -1300,9 +1300,10 @@ class FakeKubeAPI:
     def set_aggregated_api(self, group_version, fn, resource_list_doc=None):
         """Serve ``group_version`` as an aggregated API (an APIService backed by an adapter).
 
-        Discovery of ``/apis/<group>/<version>`` comes from ``resource_list_doc``
-        (or ``fn`` when None); every path below it is answered by
-        ``fn(method, rest_path, query)`` returning a body or ``(status, body)``.
+        ``resource_list_doc`` puts the group/version into ``/apis``; the API's own
+        paths, its discovery document included (rest path ``""``), are answered by
+        ``fn(method, rest_path, query)`` returning a body or ``(status, body)``,
+        as the adapter behind an APIService answers them.
         ``fn`` None removes the API again (``404 page not found``).
         """
         with self._lock:
@@ -2037,7 +2038,7 @@ class FakeKubeAPI:
         """(handler, rest path) when ``path`` lies below an aggregated API with a handler, else None."""
         for group_version, handler in self._aggregated.items():
             prefix = "/apis/%s" % group_version
-            if path.startswith(prefix + "/"):
+            if path == prefix or path.startswith(prefix + "/"):
                 return handler, path[len(prefix):]
         return None
 

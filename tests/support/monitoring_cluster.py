@@ -10,6 +10,7 @@ the condition recorded from a real v1.34 controller (``objects/hpa-load-pods.jso
 import math
 import re
 import threading
+import time
 from urllib.parse import parse_qs
 
 from tests.support.fakeapi import PRESET_NAMESPACES, selector_matches
@@ -39,16 +40,15 @@ def prometheus_object(monitor_selector=None, namespace_selector=None, available=
 class MonitoringCluster:
     """Plays the controllers; ``prometheus``: install a Prometheus; ``adapter``: serve custom metrics."""
 
-    def __init__(self, fake, prometheus=True, adapter=True, target_health="up", scrape_lag=1,
+    def __init__(self, fake, prometheus=True, adapter=True, target_health="up", scrape_delay=0.5,
                  monitor_selector=None, gpu_series=0, adapter_available=True, app_broken=False, tick=0.05):
         self.fake = fake
         self.target_health = target_health
-        self.scrape_lag = scrape_lag
+        self.scrape_delay = scrape_delay
         self.gpu_series = gpu_series
         self.app_broken = app_broken
         self.adapter = adapter
-        self.apps = {}          # (namespace, pod) -> {"hits": {run: n}, "load": float}
-        self.scraped = {}       # (namespace, pod) -> snapshot of the app state as Prometheus last saw it
+        self.apps = {}          # (namespace, pod) -> {"hits": {run: n}, "load": float, "history": [(time, hits, load)]}
         self.queries = []
         self.hpa_syncs = 0
         self.max_replicas_seen = {}
@@ -97,15 +97,28 @@ class MonitoringCluster:
                               "status": {"conditions": [cond]}})
         if not available:
             return
+        self.fake.set_aggregated_api(ADAPTER_GV, self.custom_metrics_api, self.discovery())
+
+    def discovery(self):
+        """The adapter's discovery: a metric is listed once Prometheus holds series of it (relist)."""
+        metrics = set()
+        with self._lock:
+            for state in self.scraped.values():
+                metrics.add("aic_test_load")
+                if state["hits"]:
+                    metrics.add("aic_test_requests_total")
+        if self.gpu_series:
+            metrics.add("gpu_utilization")
         resources = []
-        for metric in ("aic_test_load", "aic_test_requests_total", "gpu_utilization"):
+        for metric in sorted(metrics):
             resources.append({"name": "pods/%s" % metric, "singularName": "", "namespaced": True, "kind": "MetricValueList", "verbs": ["get"]})
             resources.append({"name": "namespaces/%s" % metric, "singularName": "", "namespaced": False, "kind": "MetricValueList",
                               "verbs": ["get"]})
-        doc = {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": ADAPTER_GV, "resources": resources}
-        self.fake.set_aggregated_api(ADAPTER_GV, self.custom_metrics_api, doc)
+        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": ADAPTER_GV, "resources": resources}
 
     def custom_metrics_api(self, method, path, query):
+        if path in ("", "/"):
+            return self.discovery()
         match = re.match(r"^/namespaces/([^/]+)/pods/([^/]+)/([^/]+)$", path)
         if not match:
             return 404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": "the server could not find the requested resource",
@@ -169,18 +182,21 @@ class MonitoringCluster:
                                 (ns, pod["metadata"]["name"])))
         return out
 
-    def scrape(self, fake):
-        """Copy the app states of up targets into what Prometheus holds (after ``scrape_lag`` looks)."""
-        for entry, key in self.targets(fake):
+    @property
+    def scraped(self):
+        """{(namespace, pod): state} as Prometheus holds it: the app state of ``scrape_delay`` seconds ago, up targets only."""
+        now = time.monotonic()
+        out = {}
+        for entry, key in self.targets(self.fake):
             if entry["health"] != "up" or key not in self.apps:
                 continue
-            state = self.apps[key]
-            pending = state.setdefault("_lag", 0)
-            if pending < self.scrape_lag:
-                state["_lag"] = pending + 1
-                continue
-            state["_lag"] = 0
-            self.scraped[key] = {"hits": dict(state["hits"]), "load": state["load"]}
+            seen = [h for h in self.apps[key]["history"] if h[0] <= now - self.scrape_delay]
+            if seen:
+                out[key] = {"hits": seen[-1][1], "load": seen[-1][2]}
+        return out
+
+    def _record(self, state):
+        state["history"].append((time.monotonic(), dict(state["hits"]), state["load"]))
 
     def prometheus_api(self, method, path, query, body):
         with self._lock:
@@ -194,7 +210,6 @@ class MonitoringCluster:
                     targets = [t for t in targets if t["scrapePool"] == pool]
                 return {"status": "success", "data": {"activeTargets": targets, "droppedTargets": [], "droppedTargetCounts": {}}}
             if path == "/api/v1/query":
-                self.scrape(self.fake)
                 self.queries.append(query.get("query"))
                 return self.instant_query(query.get("query") or "")
         return 404, "404 page not found\n"
@@ -234,9 +249,11 @@ class MonitoringCluster:
                     if not re.match(r"^[a-z0-9-]{1,63}$", run):
                         return "error: query needs run=[a-z0-9-]+\n"
                     state["hits"][run] = state["hits"].get(run, 0) + (2 if self.app_broken else 1)
+                    self._record(state)
                     return "ok %s %d\n" % (run, state["hits"][run])
                 if path == "/cgi-bin/set":
                     state["load"] = float(query.get("value"))
+                    self._record(state)
                     return "ok load %s\n" % query.get("value")
                 if path == "/cgi-bin/metrics":
                     lines = ["# HELP aic_test_requests_total Requests received on /cgi-bin/hit, by run id.",
@@ -268,13 +285,12 @@ class MonitoringCluster:
                                  "status": {"phase": "Running", "podIP": "10.42.0.%d" % (20 + index),
                                             "conditions": [{"type": "Ready", "status": "True"}],
                                             "containerStatuses": [{"name": "app", "ready": True, "state": {"running": {}}}]}})
-                self.apps[(ns, pod_name)] = {"hits": {}, "load": 0.0}
+                self.apps[(ns, pod_name)] = {"hits": {}, "load": 0.0, "history": [(time.monotonic(), {}, 0.0)]}
                 fake.set_pod_proxy(ns, pod_name, None, self.app_handler(lambda k=(ns, pod_name): k))
                 pods.append(pod_name)
             for pod_name in sorted(pods)[want:]:
                 fake.delete_object("v1", "pods", pod_name, ns, force=True)
                 self.apps.pop((ns, pod_name), None)
-                self.scraped.pop((ns, pod_name), None)
             first = sorted(k for k in self.apps if k[0] == ns)
             if fake.get_object("v1", "services", name, ns) is not None:
                 fake.set_service_proxy(ns, name, None, self.app_handler(lambda first=first: first[0] if first else None))
@@ -294,7 +310,8 @@ class MonitoringCluster:
             metric = spec["metrics"][0]["pods"]["metric"]["name"]
             able = {"type": "AbleToScale", "status": "True", "lastTransitionTime": T0, "reason": "SucceededGetScale",
                     "message": "the HPA controller was able to get the target's current scale"}
-            values = [s["load"] for (n, _pod), s in sorted(self.scraped.items()) if n == ns] if self.adapter else []
+            scraped = self.scraped
+            values = [s["load"] for (n, _pod), s in sorted(scraped.items()) if n == ns] if self.adapter else []
             if not values:
                 reason = "no custom metrics API (custom.metrics.k8s.io) registered" if not self.adapter else \
                     'the server could not find the metric %s for pods' % metric
