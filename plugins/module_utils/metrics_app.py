@@ -61,7 +61,8 @@ echo "ok $run $n"
 
 SET_SCRIPT = """#!/bin/sh
 # Set the load gauge to the number in the query (value=N or N.M).
-""" + _HEADER + """value=$(echo "$QUERY_STRING" | sed -n 's/^\\(.*&\\)\\{0,1\\}value=\\([0-9]\\{1,9\\}\\(\\.[0-9]\\{1,6\\}\\)\\{0,1\\}\\)\\(&.*\\)\\{0,1\\}$/\\2/p')
+""" + _HEADER + """number='[0-9]\\{1,9\\}\\(\\.[0-9]\\{1,6\\}\\)\\{0,1\\}'
+value=$(echo "$QUERY_STRING" | sed -n "s/^\\(.*&\\)\\{0,1\\}value=\\($number\\)\\(&.*\\)\\{0,1\\}\\$/\\2/p")
 if [ -z "$value" ]; then echo "error: query needs value=<number>"; exit 0; fi
 echo "$value" > /state/load.tmp && mv /state/load.tmp /state/load
 echo "ok load $value"

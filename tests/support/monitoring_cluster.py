@@ -11,7 +11,6 @@ import math
 import re
 import threading
 import time
-from urllib.parse import parse_qs
 
 from tests.support.fakeapi import PRESET_NAMESPACES, selector_matches
 
@@ -363,7 +362,3 @@ def leftovers(fake):
     spaces = [o["metadata"]["name"] for o in fake.objects("v1", "namespaces")
               if o["metadata"]["name"] not in PRESET_NAMESPACES + (MONITORING_NS, "hpa-fixtures")]
     return ours + ["Namespace/%s" % n for n in spaces if "Namespace/%s" % n not in ours]
-
-
-def query_of(path):
-    return parse_qs(path.partition("?")[2])
