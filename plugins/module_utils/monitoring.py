@@ -273,6 +273,16 @@ def metric_listed(resource_list, metric, resource="pods"):
     return "%s/%s" % (resource, metric) in custom_metrics_listed(resource_list)
 
 
+def accelerator_nodes(nodes, resource):
+    """Names of the nodes with allocatable ``resource`` (e.g. ``nvidia.com/gpu``) above zero."""
+    found = []
+    for node in nodes or []:
+        allocatable = ((node.get("status") or {}).get("allocatable") or {}).get(resource)
+        if (parse_quantity(allocatable) or 0) > 0:
+            found.append((node.get("metadata") or {}).get("name"))
+    return sorted(found)
+
+
 def metric_values(metric_value_list):
     """{pod name: value} from a MetricValueList (quantities like ``50`` or ``500m`` as floats)."""
     values = {}

@@ -25,7 +25,8 @@ description:
     gauge to 0 on every pod (pod proxy) and the HPA must scale back to O(min_replicas).
   - A metric the HPA cannot read fails the requirement quoting the HPA's own condition (C(FailedGetPodsMetric) and
     its message); with no custom metrics API registered this happens after the HPA's first sync.
-  - Advisory - whether the custom metrics API lists O(gpu_metric) (the reference procedure's GPU metric).
+  - On clusters with GPUs (O(gpu_metric_check)) a GPU pod must get its O(gpu_metric) served by the custom metrics
+    API (the reference procedure's HPA scales on it); skipped as advisory on CPU-only clusters.
   - Everything it created is deleted before it returns, also after a failure.
 options:
   metric:
@@ -64,9 +65,22 @@ options:
     type: str
     default: 5s
   gpu_metric:
-    description: Custom metric of the GPU utilization per pod (advisory check of the custom metrics API's list).
+    description: Custom metric of the GPU utilization per pod (the reference procedure's C(gpu_utilization)).
     type: str
     default: gpu_utilization
+  gpu_metric_check:
+    description:
+      - Whether to check that the custom metrics API serves O(gpu_metric) for a GPU pod - a pod requesting one
+        O(accelerator_resource) runs in the temporary namespace until the API returns its value.
+      - C(auto) runs it when a node has allocatable O(accelerator_resource) (skipped, advisory, on CPU-only clusters);
+        C(true) always (no accelerator node is an error); C(false) never.
+    type: str
+    choices: [auto, "true", "false"]
+    default: auto
+  accelerator_resource:
+    description: Extended resource of the GPU pod of the O(gpu_metric_check).
+    type: str
+    default: nvidia.com/gpu
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - ai_conformance.rke2.common
@@ -113,6 +127,7 @@ from ansible_collections.ai_conformance.rke2.plugins.module_utils.testpods impor
 
 REQUIREMENT = "pod_autoscaling"
 HPA_NAME = "aic-hpa"
+GPU_POD = "aic-gpu-pod"
 ACTIVE_CHECKS = ("metrics_workload", "custom_metric_listed", "hpa_scales_up", "hpa_scales_down")
 
 
@@ -229,13 +244,7 @@ def wait_metric_listed(kube, params, result, registered):
                       expected=wanted, exercised=True)
         return False
     result.add_evidence("custom-metrics", state)
-    gpu = "pods/%s" % params["gpu_metric"]
     result.exercised(name, "the custom metrics API lists %s from the test app's scraped gauge" % wanted, observed=state, expected=wanted)
-    if gpu in state["listed"] or "namespaces/%s" % params["gpu_metric"] in state["listed"]:
-        result.passed("gpu_metric_served", "advisory: the custom metrics API lists %s" % params["gpu_metric"])
-    else:
-        result.skipped("gpu_metric_served", "advisory: the custom metrics API does not list %s (no GPU workload has "
-                       "DCGM series, or no adapter rule for it)" % params["gpu_metric"])
     return True
 
 
@@ -290,7 +299,7 @@ def exercise(kube, params, result, registered):
     namespace = deploy(kube, params, result)
     if namespace is None:
         skip_active(result, "the test app did not start", after="metrics_workload")
-        return
+        return None
     kube.create(mon.render_hpa(HPA_NAME, namespace, app.APP_NAME, params["metric"], "Pods", params["target_value"],
                                params["min_replicas"], params["max_replicas"], kube.labels(REQUIREMENT)))
     try:
@@ -302,7 +311,7 @@ def exercise(kube, params, result, registered):
         else:
             result.from_exception("hpa_scales_up", exc, "setting the test gauge through the service proxy failed")
         skip_active(result, "the gauge could not be set", after="hpa_scales_up")
-        return
+        return namespace
     if registered:
         listed = wait_metric_listed(kube, params, result, registered)
     else:
@@ -316,17 +325,17 @@ def exercise(kube, params, result, registered):
         namespace, HPA_NAME, params["min_replicas"], params["metric"], params["high_value"], params["target_value"])
     if not wait_scale(kube, params, result, namespace, "hpa_scales_up", scaled_up, not registered or not listed, what):
         skip_active(result, "the HPA did not scale up", after="hpa_scales_up")
-        return
+        return namespace
     if not params["check_scale_down"]:
         result.skipped("hpa_scales_down", "not run: check_scale_down is false")
-        return
+        return namespace
     high = (kube.get("autoscaling/v2", "HorizontalPodAutoscaler", HPA_NAME, namespace) or {}).get("status", {}).get("currentReplicas", 0)
     try:
         pods = set_gauge_on_pods(kube, namespace, 0)
     except (KubeError, Stuck) as exc:
         result.error("hpa_scales_down", "setting the test gauge to 0 failed: %s" % exc,
                      cause=exc.cause if isinstance(exc, Stuck) else "api_unavailable")
-        return
+        return namespace
     result.note("gauge set to 0 on %s through the pod proxy" % ", ".join(pods))
 
     def scaled_down(hpa):
@@ -334,6 +343,59 @@ def exercise(kube, params, result, registered):
 
     wait_scale(kube, params, result, namespace, "hpa_scales_down", scaled_down, False,
                "HPA %s/%s back at %d replica(s) with %s at 0" % (namespace, HPA_NAME, params["min_replicas"], params["metric"]))
+    return namespace
+
+
+def check_gpu_metric(kube, params, result, namespace, registered):
+    """A GPU pod's gpu_utilization is served by the custom metrics API (advisory without GPUs)."""
+    name = "gpu_metric_served"
+    resource, metric = params["accelerator_resource"], params["gpu_metric"]
+    if params["gpu_metric_check"] == "false":
+        result.skipped(name, "not run: gpu_metric_check is false")
+        return
+    nodes = mon.accelerator_nodes(kube.list("v1", "Node"), resource)
+    if not nodes:
+        if params["gpu_metric_check"] == "true":
+            result.error(name, "no node has allocatable %s for the GPU pod (gpu_metric_check is true)" % resource, cause="no_test_target")
+        else:
+            result.skipped(name, "advisory: no node has allocatable %s (CPU-only cluster); %s not checked" % (resource, metric))
+        return
+    if not registered or namespace is None:
+        result.skipped(name, "not run: %s" % ("no custom metrics API is registered" if not registered else "no test namespace"))
+        return
+    builder = PodBuilder(params)
+    container = builder.container("gpu", app.IMAGE_KEY, command=["sleep", str(params["timeout"] + 120)],
+                                  resources={"limits": {resource: "1"}, "requests": {resource: "1"}})
+    labels = dict(kube.labels(REQUIREMENT), **{app.APP_LABEL: GPU_POD})
+    kube.create(builder.pod(GPU_POD, namespace, [container], labels=labels, restart_policy="Never"))
+    try:
+        kube.wait_for_pods(namespace, "%s=%s" % (app.APP_LABEL, GPU_POD), 1, "Running", timeout=params["timeout"])
+    except Stuck as exc:
+        result.outcome(name, exc.cause, "the GPU pod did not start: %s" % exc)
+        return
+    except WaitTimeout as exc:
+        result.error(name, "the GPU pod did not start: %s" % exc, cause="timeout")
+        return
+    path = "/apis/%s/namespaces/%s/pods/%s/%s" % (mon.CUSTOM_METRICS_API, namespace, GPU_POD, metric)
+
+    def probe():
+        try:
+            values = mon.metric_values(kube.request("GET", path))
+        except KubeError as exc:
+            return False, {"error": str(exc)}
+        return GPU_POD in values, {"values": values}
+
+    try:
+        state = kube.wait_for(probe, params["timeout"], interval=5, what="the custom metrics API to serve %s for the GPU pod" % metric)
+    except WaitTimeout as exc:
+        result.failed(name, "the custom metrics API did not serve %s for GPU pod %s/%s within %ss (dcgm-exporter scraped, "
+                      "adapter rule for DCGM_FI_DEV_GPU_UTIL with exported_namespace/exported_pod?): %s" % (
+                          metric, namespace, GPU_POD, params["timeout"], (exc.body or {}).get("error") or "no value"),
+                      expected="GET %s returns a value" % path, exercised=True)
+        return
+    result.add_evidence("gpu-metric", {"request": path, "values": state["values"]})
+    result.exercised(name, "the custom metrics API serves %s=%s for GPU pod %s/%s" % (metric, state["values"][GPU_POD], namespace, GPU_POD),
+                     observed=state, expected="GET %s returns a value" % path)
 
 
 def verify(kube, params, result):
@@ -352,7 +414,8 @@ def verify(kube, params, result):
     if kube.module.check_mode:
         skip_active(result, "check mode creates nothing")
         return None
-    exercise(kube, params, result, registered)
+    namespace = exercise(kube, params, result, registered)
+    check_gpu_metric(kube, params, result, namespace, registered)
     return None
 
 
@@ -368,6 +431,8 @@ def main():
         "service_monitor_labels": {"type": "dict", "default": {}},
         "scrape_interval": {"type": "str", "default": "5s"},
         "gpu_metric": {"type": "str", "default": mon.GPU_CUSTOM_METRIC},
+        "gpu_metric_check": {"type": "str", "choices": ["auto", "true", "false"], "default": "auto"},
+        "accelerator_resource": {"type": "str", "default": "nvidia.com/gpu"},
     })
     module = AnsibleK8SModule(argument_spec=argument_spec, supports_check_mode=True)
     run_requirement(module, REQUIREMENT, verify)

@@ -40,7 +40,7 @@ class MonitoringCluster:
     """Plays the controllers; ``prometheus``: install a Prometheus; ``adapter``: serve custom metrics."""
 
     def __init__(self, fake, prometheus=True, adapter=True, target_health="up", scrape_delay=0.5,
-                 monitor_selector=None, gpu_series=0, adapter_available=True, app_broken=False, tick=0.05):
+                 monitor_selector=None, gpu_series=0, adapter_available=True, app_broken=False, gpu_node=False, tick=0.05):
         self.fake = fake
         self.target_health = target_health
         self.scrape_delay = scrape_delay
@@ -53,6 +53,9 @@ class MonitoringCluster:
         self.max_replicas_seen = {}
         self._lock = fake._lock  # one lock with the fake: reconcilers run under it
         fake.put_recorded("objects/apiservices.list")
+        if gpu_node:
+            fake.put_recorded("objects/node-gpu-node-2")  # allocatable nvidia.com/gpu: "2"
+        self.gpu_pods = []
         if prometheus:
             fake.create_namespace(MONITORING_NS)
             fake.put_object(prometheus_object(monitor_selector))
@@ -124,6 +127,13 @@ class MonitoringCluster:
                          "reason": "NotFound", "code": 404}
         namespace, pod_name, metric = match.groups()
         items = []
+        if metric == "gpu_utilization":
+            pod = self.fake.get_object("v1", "pods", pod_name, namespace)
+            limits = ((pod or {}).get("spec", {}).get("containers") or [{}])[0].get("resources", {}).get("limits", {})
+            if self.gpu_series and pod and (pod.get("status") or {}).get("phase") == "Running" and "nvidia.com/gpu" in limits:
+                return {"kind": "MetricValueList", "apiVersion": ADAPTER_GV, "metadata": {}, "items": [
+                    {"describedObject": {"kind": "Pod", "namespace": namespace, "name": pod_name, "apiVersion": "/v1"},
+                     "metricName": metric, "timestamp": T0, "value": "37", "selector": None}]}
         with self._lock:
             for (ns, pod), state in sorted(self.scraped.items()):
                 if ns != namespace or (pod_name != "*" and pod != pod_name) or metric != "aic_test_load":
@@ -268,6 +278,18 @@ class MonitoringCluster:
     def reconcile(self, fake):
         with self._lock:
             self.deployments(fake)
+            self.kubelet(fake)
+
+    def kubelet(self, fake):
+        """Bare test pods (the GPU pod) are scheduled and run."""
+        for pod in fake.objects("v1", "pods"):
+            ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+            if (ns, name) in self.apps or ns in PRESET_NAMESPACES or (pod.get("status") or {}).get("phase") != "Pending":
+                continue
+            self.gpu_pods.append(pod)
+            fake.patch_object("v1", "pods", name, {"spec": {"nodeName": "gpu-node-2"}}, ns)
+            fake.set_status("v1", "pods", name, {"phase": "Running", "podIP": "10.42.1.7", "conditions": [{"type": "Ready", "status": "True"}],
+                                                 "containerStatuses": [{"name": "gpu", "ready": True, "state": {"running": {}}}]}, namespace=ns)
 
     def deployments(self, fake):
         for d in fake.objects("apps/v1", "deployments"):

@@ -212,3 +212,11 @@ def test_app_answers_and_run_labels():
     assert app.set_ok("ok load 50\n", 50) and not app.set_ok("error", 50)
     with pytest.raises(ValueError):
         app.format_value(-1)
+
+
+def test_accelerator_nodes_from_recorded_nodes():
+    nodes = fixture_response("k8s-fixtures", "objects", "nodes.list.final.json")["items"]
+    assert mon.accelerator_nodes(nodes, "nvidia.com/gpu") == sorted(
+        n["metadata"]["name"] for n in nodes if n["status"].get("allocatable", {}).get("nvidia.com/gpu") not in (None, "0"))
+    assert "gpu-node-2" in mon.accelerator_nodes(nodes, "nvidia.com/gpu")
+    assert mon.accelerator_nodes(nodes, "amd.com/gpu") == []

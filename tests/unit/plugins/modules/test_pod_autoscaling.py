@@ -50,7 +50,7 @@ def evidence(result, name):
 
 
 def test_hpa_scales_up_on_the_custom_metric(fake, cluster_factory, tmp_path, capsys):
-    cluster = cluster_factory(gpu_series=2)
+    cluster = cluster_factory()
     result = run(fake, tmp_path, capsys)
     found = checks(result)
     assert result["status"] == "passed", [(c["name"], c["status"], c["message"]) for c in result["checks"]]
@@ -71,7 +71,33 @@ def test_hpa_scales_up_on_the_custom_metric(fake, cluster_factory, tmp_path, cap
     posted = [r for r in fake.requests_to("POST", "/horizontalpodautoscalers$")]
     assert len(posted) == 1
     assert max(cluster.max_replicas_seen.values()) == 3
-    assert checks(result)["gpu_metric_served"]["status"] == "passed"
+    assert found["gpu_metric_served"]["status"] == "skipped"  # no GPU node: advisory
+    assert found["gpu_metric_served"]["message"].startswith("advisory: no node has allocatable nvidia.com/gpu")
+    assert leftovers(fake) == []
+
+
+def test_gpu_pod_gets_gpu_utilization_served(fake, cluster_factory, tmp_path, capsys):
+    cluster = cluster_factory(gpu_series=2, gpu_node=True)
+    result = run(fake, tmp_path, capsys)
+    check = checks(result)["gpu_metric_served"]
+    assert result["status"] == "passed", [(c["name"], c["status"], c["message"]) for c in result["checks"]]
+    assert check["kind"] == "exercise" and check["message"].startswith("the custom metrics API serves gpu_utilization=37.0 for GPU pod ")
+    assert evidence(result, "gpu-metric")["request"].endswith("/pods/aic-gpu-pod/gpu_utilization")
+    pod = cluster.gpu_pods[0]
+    container = pod["spec"]["containers"][0]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["spec"]["tolerations"]
+    assert leftovers(fake) == []
+
+
+def test_gpu_node_without_the_gpu_metric_fails(fake, cluster_factory, tmp_path, capsys):
+    cluster_factory(gpu_node=True)
+    result = run(fake, tmp_path, capsys, timeout=3)
+    check = checks(result)["gpu_metric_served"]
+    assert result["status"] == "failed" and check["status"] == "failed"
+    assert "did not serve gpu_utilization for GPU pod" in check["message"]
+    assert "the server could not find the metric gpu_utilization for pods" in check["message"]
+    assert checks(result)["hpa_scales_up"]["status"] == "passed"
     assert leftovers(fake) == []
 
 
