@@ -163,3 +163,43 @@ def test_check_mode_creates_nothing(fake, cluster_factory, tmp_path, capsys):
     assert result["status"] == "skipped"
     assert checks(result)["metrics_collected"]["message"] == "not run: check mode creates nothing"
     assert not fake.requests_to("POST")
+
+
+def test_api_failure_mid_check_is_an_error_and_cleans_up(fake, cluster_factory, tmp_path, capsys):
+    cluster_factory()
+    fake.fail("POST", "/servicemonitors$", 500)
+    result = run(fake, tmp_path, capsys)
+    assert result["status"] == "error"
+    check = checks(result)["ai_service_metrics_run"]
+    assert check["cause"] == "api_unavailable" and "/servicemonitors" in check["message"]
+    assert leftovers(fake) == []
+    assert fake.requests_to("DELETE", "/api/v1/namespaces/aic-ai-service-metrics-")
+
+
+def test_counter_above_the_requests_sent_fails(fake, cluster_factory, tmp_path, capsys):
+    cluster = cluster_factory()
+    real = cluster.instant_query
+
+    def double_counting(promql):  # a Prometheus that scrapes the target twice (e.g. two monitors on one Service)
+        answer = real(promql)
+        if promql.startswith("aic_test_requests_total") and isinstance(answer, dict):
+            answer["data"]["result"] = answer["data"]["result"] * 2
+        return answer
+
+    cluster.instant_query = double_counting
+    result = run(fake, tmp_path, capsys)
+    check = checks(result)["metrics_collected"]
+    assert result["status"] == "failed" and check["status"] == "failed"
+    assert "2 series match, expected one" in check["message"]
+    assert leftovers(fake) == []
+
+
+def test_target_never_discovered_although_selected_says_so(fake, cluster_factory, tmp_path, capsys):
+    cluster = cluster_factory()
+    cluster.targets = lambda fake_: []  # the operator never turns the ServiceMonitor into scrape config
+    result = run(fake, tmp_path, capsys, timeout=2)
+    check = checks(result)["target_discovered"]
+    assert result["status"] == "failed" and check["kind"] == "exercise"
+    assert check["message"].startswith("Prometheus never discovered the workload's target within 2s: ")
+    assert "labels and namespace are selected" in check["message"]
+    assert leftovers(fake) == []
