@@ -194,12 +194,12 @@ def check_gpu_metrics(endpoint, params, result):
 
 
 def prepare_namespace(kube, params, prometheus, result):
-    """Temporary namespace and the ServiceMonitor labels; returns (namespace, monitor labels, selection problem)."""
+    """Temporary namespace and the ServiceMonitor labels; returns (namespace, monitor labels, selected, verdict)."""
     namespace = kube.temp_namespace(REQUIREMENT)
     monitor_labels = dict(kube.labels(REQUIREMENT))
     if prometheus is None:
         monitor_labels.update(params["service_monitor_labels"])
-        return namespace, monitor_labels, None
+        return namespace, monitor_labels, True, "no Prometheus object to read selectors from (option prometheus_service)"
     namespace_labels = dict((kube.get("v1", "Namespace", namespace) or {}).get("metadata", {}).get("labels") or {})
     monitor_labels, wanted_namespace = app.monitor_labels(prometheus, monitor_labels, params["service_monitor_labels"],
                                                           params["adopt_prometheus_selector"])
@@ -209,7 +209,7 @@ def prepare_namespace(kube, params, prometheus, result):
     selected, message = mon.monitor_selection(prometheus, namespace, monitor_labels, namespace_labels)
     result.add_evidence("selection", {"namespace": namespace, "namespace_labels": namespace_labels,
                                       "service_monitor_labels": monitor_labels, "verdict": message})
-    return namespace, monitor_labels, None if selected else message
+    return namespace, monitor_labels, selected, message
 
 
 def deploy_workload(kube, params, namespace, monitor_labels, result):
@@ -229,7 +229,7 @@ def deploy_workload(kube, params, namespace, monitor_labels, result):
     return True
 
 
-def wait_target(kube, params, endpoint, namespace, result, selection_problem):
+def wait_target(kube, params, endpoint, namespace, result, selection):
     """Wait until the ServiceMonitor's target is up; records target_discovered; returns True when up."""
     pool = app.scrape_pool(namespace)
     expected = "an active target in scrape pool %s with health up" % pool
@@ -259,10 +259,9 @@ def wait_target(kube, params, endpoint, namespace, result, selection_problem):
             result.error("target_discovered", "Prometheus could not be queried for its targets: %s" % last["error"],
                          cause="api_unavailable")
         else:
-            why = selection_problem or "the ServiceMonitor's labels and namespace are selected; is the operator reconciling %s?" % (
-                "the Prometheus object")
-            result.failed("target_discovered", "Prometheus never discovered the workload's target within %ss: %s" % (
-                params["timeout"], why), expected=expected, exercised=True)
+            result.failed("target_discovered", "Prometheus never discovered the workload's target within %ss: %s; the "
+                          "ServiceMonitor's labels and namespace are selected - is the Prometheus Operator running and reconciling "
+                          "it?" % (params["timeout"], selection), expected=expected, exercised=True)
         return False
     result.add_evidence("target", mon.target_summary(state["target"]))
     result.exercised("target_discovered", "Prometheus discovered the workload through its ServiceMonitor: %s" % state["message"],
@@ -343,16 +342,16 @@ def verify(kube, params, result):
     if kube.module.check_mode:
         skip_active(result, "check mode creates nothing")
         return None
-    namespace, monitor_labels, selection_problem = prepare_namespace(kube, params, prometheus, result)
-    if selection_problem:
+    namespace, monitor_labels, selected, selection = prepare_namespace(kube, params, prometheus, result)
+    if not selected:
         result.failed("metrics_workload", "the workload's ServiceMonitor would never be discovered: %s; set "
-                      "service_monitor_labels to labels Prometheus selects" % selection_problem, cause="capability")
+                      "service_monitor_labels to labels Prometheus selects" % selection, cause="capability")
         skip_active(result, "Prometheus does not select the test's ServiceMonitor", after="metrics_workload")
         return None
     if not deploy_workload(kube, params, namespace, monitor_labels, result):
         skip_active(result, "the workload did not start", after="metrics_workload")
         return None
-    if not wait_target(kube, params, endpoint, namespace, result, selection_problem):
+    if not wait_target(kube, params, endpoint, namespace, result, selection):
         skip_active(result, "the target is not up", after="target_discovered")
         return None
     if not send_requests(kube, params, namespace, result):

@@ -201,5 +201,6 @@ def test_target_never_discovered_although_selected_says_so(fake, cluster_factory
     check = checks(result)["target_discovered"]
     assert result["status"] == "failed" and check["kind"] == "exercise"
     assert check["message"].startswith("Prometheus never discovered the workload's target within 2s: ")
-    assert "labels and namespace are selected" in check["message"]
+    assert "uses serviceMonitorSelector {} (selects everything) and serviceMonitorNamespaceSelector {} (selects everything)" in check["message"]
+    assert "is the Prometheus Operator running" in check["message"]
     assert leftovers(fake) == []
