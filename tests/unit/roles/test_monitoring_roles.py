@@ -163,12 +163,30 @@ def test_verification_role_passes_every_module_option(requirement):
     assert "300" in defaults["%s_timeout" % requirement]
 
 
-def test_module_documentation_matches_the_argument_spec():
-    from ansible_collections.ai_conformance.rke2.plugins.modules import ai_service_metrics, pod_autoscaling
+@pytest.mark.parametrize("requirement", ["ai_service_metrics", "pod_autoscaling"])
+def test_module_documentation_matches_the_argument_spec(requirement):
+    from unittest import mock
 
-    for module in (ai_service_metrics, pod_autoscaling):
-        documented = yaml.safe_load(module.DOCUMENTATION)["options"]
-        source = open(module.__file__).read()
-        spec_block = source[source.index("common_argument_spec({"):]
-        for name, spec in documented.items():
-            assert '"%s": {"type": "%s"' % (name, spec["type"]) in spec_block, (module.__name__, name)
+    from ansible_collections.ai_conformance.rke2.plugins.module_utils.kube import COMMON_ARG_SPEC, common_argument_spec
+
+    module = __import__("ansible_collections.ai_conformance.rke2.plugins.modules.%s" % requirement, fromlist=["main"])
+    documented = yaml.safe_load(module.DOCUMENTATION)["options"]
+    captured = {}
+
+    class Built(Exception):
+        pass
+
+    def build(argument_spec, supports_check_mode):
+        captured.update(argument_spec)
+        assert supports_check_mode is True
+        raise Built()
+
+    with mock.patch.object(module, "AnsibleK8SModule", build):
+        with pytest.raises(Built):
+            module.main()
+    own = dict((k, v) for k, v in captured.items() if k not in common_argument_spec() or k in documented)
+    assert not set(own) & set(COMMON_ARG_SPEC)
+    assert set(own) == set(documented)
+    for name, spec in own.items():
+        for attr in ("type", "default", "choices", "elements"):
+            assert spec.get(attr) == documented[name].get(attr), (name, attr)
