@@ -90,6 +90,8 @@ result:
         message: "the scraped counter is 20, exactly the 20 requests sent"
 """
 
+import re
+
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 from ansible_collections.ai_conformance.rke2.plugins.module_utils import metrics_app as app
@@ -104,6 +106,7 @@ from ansible_collections.ai_conformance.rke2.plugins.module_utils.kube import (
 )
 
 REQUIREMENT = "ai_service_metrics"
+SERVICE_REF = re.compile(r"^[a-z0-9.-]+/[a-z0-9.-]+(:[A-Za-z0-9-]+)?$")
 ACTIVE_CHECKS = ("metrics_workload", "target_discovered", "requests_sent", "metrics_collected")
 
 
@@ -328,8 +331,13 @@ def wait_collected(kube, params, endpoint, namespace, result):
 
 
 def verify(kube, params, result):
+    problems = []
     if params["requests"] < 1:
-        result.error("ai_service_metrics_options", "invalid options: requests must be at least 1", cause="invalid_request")
+        problems.append("requests must be at least 1")
+    if params.get("prometheus_service") and not SERVICE_REF.match(params["prometheus_service"]):
+        problems.append("prometheus_service must be namespace/name:port, not %r" % params["prometheus_service"])
+    if problems:
+        result.error("ai_service_metrics_options", "invalid options: %s" % "; ".join(problems), cause="invalid_request")
         return None
     if not check_operator(kube, result):
         skip_active(result, "the Prometheus Operator API is not served")

@@ -204,3 +204,13 @@ def test_target_never_discovered_although_selected_says_so(fake, cluster_factory
     assert "uses serviceMonitorSelector {} (selects everything) and serviceMonitorNamespaceSelector {} (selects everything)" in check["message"]
     assert "is the Prometheus Operator running" in check["message"]
     assert leftovers(fake) == []
+
+
+def test_prometheus_service_option_is_used_and_validated(fake, cluster_factory, tmp_path, capsys):
+    cluster_factory()
+    result = run(fake, tmp_path, capsys, prometheus_service="monitoring/prometheus-operated:web")
+    assert result["status"] == "passed", [(c["name"], c["status"], c["message"]) for c in result["checks"]]
+    assert "prometheus_found" not in checks(result)  # no Prometheus object needed when the Service is given
+    bad = run(fake, tmp_path, capsys, prometheus_service="prometheus-operated")
+    assert bad["status"] == "error"
+    assert "prometheus_service must be namespace/name:port" in checks(bad)["ai_service_metrics_options"]["message"]
