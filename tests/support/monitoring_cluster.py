@@ -11,6 +11,7 @@ import math
 import re
 import threading
 import time
+import traceback
 
 from tests.support.fakeapi import PRESET_NAMESPACES, selector_matches
 
@@ -67,13 +68,17 @@ class MonitoringCluster:
         if adapter:
             self.install_adapter(adapter_available)
         fake.add_reconciler(self.reconcile)
+        self.errors = []
         self._stop = threading.Event()
         self._ticker = threading.Thread(target=self._tick, args=(tick,), daemon=True)
         self._ticker.start()
 
     def close(self):
+        """Stop the HPA controller's clock; a bug it hit is raised here instead of passing unnoticed."""
         self._stop.set()
         self._ticker.join(2)
+        if self.errors:
+            raise AssertionError("the played HPA controller failed:\n%s" % self.errors[0])
 
     def _tick(self, interval):
         """The HPA controller syncs on its own clock, not only after API writes."""
@@ -81,7 +86,8 @@ class MonitoringCluster:
             try:
                 with self._lock:
                     self.hpa_controller(self.fake)
-            except Exception:  # the fake is shutting down
+            except Exception:
+                self.errors.append(traceback.format_exc())
                 return
 
     # ------------------------------------------------------------ adapter
