@@ -240,9 +240,9 @@ def wait_metric_listed(kube, params, result, registered):
     except WaitTimeout as exc:
         last = exc.body or {}
         result.add_evidence("custom-metrics", last)
+        seen = last.get("error") or "listed %s" % (last.get("listed") or "nothing")
         result.failed(name, "the custom metrics API did not list %s within %ss (is the adapter's rule for %s* installed and "
-                      "Prometheus scraping the test app?): %s" % (wanted, params["timeout"], app.FAMILY_PREFIX,
-                                                                 last.get("error") or "listed %s" % (last.get("listed") or "nothing")),
+                      "Prometheus scraping the test app?): %s" % (wanted, params["timeout"], app.FAMILY_PREFIX, seen),
                       expected=wanted, exercised=True)
         return False
     result.add_evidence("custom-metrics", state)
