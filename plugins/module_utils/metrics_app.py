@@ -11,7 +11,7 @@ BusyBox ``httpd`` serves three CGI scripts from a ConfigMap (state in an emptyDi
 * ``/cgi-bin/set?value=<number>`` - sets the gauge, answers ``ok load <value>``.
 
 The pods come from ``testpods.PodBuilder`` (``restricted``, requests/limits,
-pinned image). Rendering here is pure; ``deploy`` creates the objects.
+pinned image). Rendering here is pure; only ``wait_reachable`` talks to the API.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -20,6 +20,7 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.ai_conformance.rke2.plugins.module_utils.kube import KubeError
 from ansible_collections.ai_conformance.rke2.plugins.module_utils.testpods import PodBuilder
 
 APP_NAME = "aic-metrics-app"
@@ -109,6 +110,19 @@ def selector(name=APP_NAME):
 
 def selector_string(name=APP_NAME):
     return ",".join("%s=%s" % item for item in sorted(selector(name).items()))
+
+
+def wait_reachable(kube, namespace, timeout, name=APP_NAME):
+    """Wait until the app answers ``/cgi-bin/metrics`` through the API server's service proxy (Endpoints can lag
+    behind a Ready pod: the proxy answers 503 until they are there). Returns the metrics text; raises WaitTimeout."""
+
+    def probe():
+        try:
+            return True, str(kube.service_proxy(namespace, name, PORT_NAME, METRICS_PATH))
+        except KubeError as exc:  # the proxy's answer is the state to report
+            return False, str(exc)
+
+    return kube.wait_for(probe, timeout, interval=2, what="the test app to answer through the service proxy")
 
 
 def render_configmap(namespace, labels, name=APP_NAME):

@@ -228,7 +228,14 @@ def deploy_workload(kube, params, namespace, monitor_labels, result):
     except WaitTimeout as exc:
         result.error("metrics_workload", "the metrics workload (image %s) was not ready: %s" % (image, exc), cause="timeout")
         return False
-    result.passed("metrics_workload", "the metrics workload (image %s) runs under Pod Security restricted" % image, observed=state)
+    try:
+        app.wait_reachable(kube, namespace, params["timeout"])
+    except WaitTimeout as exc:
+        result.error("metrics_workload", "the metrics workload runs but does not answer through the API server's service proxy: %s"
+                     % exc, cause="network_policy")
+        return False
+    result.passed("metrics_workload", "the metrics workload (image %s) runs under Pod Security restricted and answers through "
+                  "the service proxy" % image, observed=state)
     return True
 
 

@@ -195,8 +195,14 @@ def deploy(kube, params, result):
     except WaitTimeout as exc:
         result.error("metrics_workload", "the test app (image %s) was not ready: %s" % (image, exc), cause="timeout")
         return None
-    result.passed("metrics_workload", "the test app (image %s, %d replica(s)) runs under Pod Security restricted" % (
-        image, params["min_replicas"]), observed=state)
+    try:
+        app.wait_reachable(kube, namespace, params["timeout"])
+    except WaitTimeout as exc:
+        result.error("metrics_workload", "the test app runs but does not answer through the API server's service proxy: %s"
+                     % exc, cause="network_policy")
+        return None
+    result.passed("metrics_workload", "the test app (image %s, %d replica(s)) runs under Pod Security restricted and answers "
+                  "through the service proxy" % (image, params["min_replicas"]), observed=state)
     return namespace
 
 

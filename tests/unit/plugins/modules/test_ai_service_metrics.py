@@ -214,3 +214,14 @@ def test_prometheus_service_option_is_used_and_validated(fake, cluster_factory, 
     bad = run(fake, tmp_path, capsys, prometheus_service="prometheus-operated")
     assert bad["status"] == "error"
     assert "prometheus_service must be namespace/name:port" in checks(bad)["ai_service_metrics_options"]["message"]
+
+
+def test_app_not_reachable_through_the_proxy_is_an_error(fake, cluster_factory, tmp_path, capsys):
+    cluster_factory()
+    fake.fail("GET", "/services/aic-metrics-app.*/proxy/", fixture="503-proxy-service-no-endpoints")
+    result = run(fake, tmp_path, capsys, timeout=2)
+    check = checks(result)["metrics_workload"]
+    assert result["status"] == "error" and check["cause"] == "network_policy"
+    assert "does not answer through the API server's service proxy" in check["message"]
+    assert "no endpoints available for service" in check["message"]
+    assert leftovers(fake) == []
