@@ -27,7 +27,23 @@ options:
     description:
       - Identifier of this certification run, put in the C(ai-conformance.rke2/run-id) label of every object the
         module creates. A random one is used when not given.
+      - When the run lock (O(lock_namespace)/O(lock_name)) is held by this run id, the module renews it when it starts
+        and during its waits; it stops with an error when another run took it over.
     type: str
+  cleanup_timeout:
+    description:
+      - Upper bound in seconds of waiting, at the end, until the namespaces the module deleted are gone. A namespace
+        still there (e.g. C(Terminating) because of a finalizer) is an C(error) check naming it and its conditions.
+    type: int
+    default: 60
+  lock_namespace:
+    description: Namespace of the run lock, a C(coordination.k8s.io/v1) Lease (see M(ai_conformance.rke2.run_lock)).
+    type: str
+    default: kube-system
+  lock_name:
+    description: Name of the run lock Lease.
+    type: str
+    default: ai-conformance-rke2
   tolerations:
     description:
       - Tolerations every test pod carries (for example of tainted GPU nodes), besides the toleration of the

@@ -28,9 +28,49 @@ PROFILES = {
         "device_glob": "/dev/nvidia[0-9]*",
         # the variable a container could set to reach devices it did not request
         "bypass_env": {"NVIDIA_VISIBLE_DEVICES": "all"},
-        # in-pod listing: test image key (testpods.IMAGES) and the parser of its output
+        # in-pod listing: test image key (testpods.IMAGES), the command that lists the
+        # accelerators a container sees, and the parser of its output (accelerators.PARSERS)
         "probe_image": "cuda",
+        "list_command": "nvidia-smi -L",
         "probe_parser": "nvidia_smi",
+        # environment of every probe container (the toolkit injects nvidia-smi for "utility")
+        "probe_env": {"NVIDIA_DRIVER_CAPABILITIES": "utility"},
+        # probe containers run the listing tool: more memory than the builder's default
+        "probe_resources": {"requests": {"memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+        # RuntimeClass of the vendor's runtime; probe pods use it when it exists (runtime_class=auto)
+        "runtime_class": "nvidia",
+        # the scheduler's words for "no accelerator left" (device plugin: {resource} is filled in, DRA)
+        "insufficient_message": "Insufficient {resource}",
+        "dra_insufficient_message": "cannot allocate all claims",
+        # GPU Operator: where its configuration lives, and what each isolation profile sets
+        "operator": {
+            "namespace": "gpu-operator",
+            "cluster_policy": {"api_version": "nvidia.com/v1", "kind": "ClusterPolicy"},
+            "device_plugin_daemonset": "nvidia-device-plugin-daemonset",
+            "toolkit_daemonset": "nvidia-container-toolkit-daemonset",
+            # the toolkit's runtime config on the hosts (reference procedure)
+            "toolkit_config_path": "/usr/local/nvidia/toolkit/.config/nvidia-container-runtime/config.toml",
+        },
+        "isolation_profiles": {
+            "volume-mounts": {
+                "cluster_policy": {"cdi.enabled": False},
+                "toolkit_env": {
+                    "ACCEPT_NVIDIA_VISIBLE_DEVICES_ENVVAR_WHEN_UNPRIVILEGED": "false",
+                    "ACCEPT_NVIDIA_VISIBLE_DEVICES_AS_VOLUME_MOUNTS": "true",
+                },
+                "device_plugin_env": {"DEVICE_LIST_STRATEGY": "volume-mounts"},
+                "toolkit_config": {
+                    "accept-nvidia-visible-devices-envvar-when-unprivileged": False,
+                    "accept-nvidia-visible-devices-as-volume-mounts": True,
+                },
+            },
+            "cdi": {
+                "cluster_policy": {"cdi.enabled": True},
+                "toolkit_env": {},
+                "device_plugin_env": {},
+                "toolkit_config": {},
+            },
+        },
         # dcgm-exporter as the GPU Operator deploys it
         "metrics": {
             "namespace": "gpu-operator",
@@ -40,6 +80,14 @@ PROFILES = {
             "utilization": ["DCGM_FI_DEV_GPU_UTIL"],
             "memory": ["DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE"],
             "identity_labels": ["gpu", "UUID", "Hostname"],
+            # which identity label is the device index, the UUID, the node; MIG instance; model (table only)
+            "index_label": "gpu",
+            "uuid_label": "UUID",
+            "host_label": "Hostname",
+            "instance_label": "GPU_I_ID",
+            "model_label": "modelName",
+            # GPU Feature Discovery's time-slicing label: capacity = physical GPUs x replicas
+            "replicas_label": "nvidia.com/gpu.replicas",
             "advisory": {
                 "temperature": ["DCGM_FI_DEV_GPU_TEMP"],
                 "power": ["DCGM_FI_DEV_POWER_USAGE"],

@@ -34,6 +34,7 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.ai_conformance.rke2.plugins.module_utils import policy
 from ansible_collections.ai_conformance.rke2.plugins.module_utils import status as k8s_status
 
 try:
@@ -453,24 +454,39 @@ def scale_down_state(new_node_names, nodes):
     return not remaining, remaining
 
 
-def render_scale_test_pod(name, namespace, image, resource, count, exclude_nodes, tolerations, labels):
-    """A pod requesting ``count`` ``resource`` that no current node may take (hostname NotIn them)."""
+# test image key (testpods.IMAGES) of the scale-test pod: it only needs sh and sleep
+IMAGE_KEY = "busybox"
+
+
+def render_scale_test_pod(builder, name, namespace, resource, count, exclude_nodes, labels):
+    """A pod (from the test-pod builder) requesting ``count`` ``resource`` that no current node may take.
+
+    Node affinity ``kubernetes.io/hostname NotIn`` the current nodes; the builder
+    adds the accelerator's own taint to the tolerations.
+    """
     affinity = None
     if exclude_nodes:
         affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
             {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "NotIn", "values": sorted(exclude_nodes)}]}]}}}
-    spec = {
-        "restartPolicy": "Never",
-        "terminationGracePeriodSeconds": 0,
-        "tolerations": list(tolerations or []),
-        "containers": [{
-            "name": "accelerator",
-            "image": image,
-            "command": ["sh", "-c", "sleep 3600"],
-            "resources": {"limits": {resource: str(count)}},
-        }],
-    }
-    if affinity:
-        spec["affinity"] = affinity
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels or {})}, "spec": spec}
+    amount = {resource: str(count)}
+    container = builder.container("accelerator", IMAGE_KEY, command=["sh", "-c", "sleep 3600"],
+                                  resources={"requests": amount, "limits": amount})
+    return builder.pod(name, namespace, [container], labels=labels, affinity=affinity)
+
+
+def timeout_verdict(pod, new_node_names, events=None):
+    """(cause, message) when no node ran the scale-test pod within the timeout.
+
+    No node joined: the capability's negative outcome (``capability``). A node
+    joined but the pod does not run there: what keeps it (image pull, still
+    creating, taint, capacity; see ``policy.classify_pod``), else ``timeout``.
+    """
+    if not new_node_names:
+        return "capability", "no node joined"
+    classified = policy.classify_pod(pod, events)
+    joined = "node(s) %s joined" % ", ".join(new_node_names)
+    if classified:
+        return classified[0], "%s, but %s" % (joined, classified[1])
+    status = pod.get("status") or {}
+    return "timeout", "%s, but the pod is still %s%s" % (
+        joined, status.get("phase") or "unknown", (" on %s" % pod["spec"]["nodeName"]) if (pod.get("spec") or {}).get("nodeName") else "")

@@ -9,6 +9,8 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.ai_conformance.rke2.plugins.module_utils import accelerator_profiles, pods, policy
+
 GROUP = "resource.k8s.io"
 API_VERSION = "resource.k8s.io/v1"
 REQUIRED_RESOURCES = [
@@ -18,6 +20,10 @@ REQUIRED_RESOURCES = [
     {"name": "resourceslices", "kind": "ResourceSlice", "namespaced": False, "versions": ["v1"]},
 ]
 CLAIM_NAME = "accelerator"
+# test image key (testpods.IMAGES): the probe needs sh, env, ls and sleep
+IMAGE_KEY = "busybox"
+# driver named by the DeviceClass of the API dry-run (never installed; nothing is allocated)
+PROBE_DRIVER = "dra-probe.ai-conformance.rke2.io"
 _DRIVER_RE = re.compile(r"device\.driver\s*==\s*['\"]([^'\"]+)['\"]")
 
 
@@ -82,34 +88,87 @@ def render_claim_template(name, namespace, device_class, labels):
     }
 
 
-def render_pod(name, namespace, template_name, image, labels, command=None):
-    """Pod consuming one claim from the template; prints what it sees, then waits to be deleted."""
+def class_resources(device_class):
+    """Extended resources of the accelerator profiles whose DRA DeviceClass is ``device_class``.
+
+    Their nodes are commonly tainted with the resource name (``nvidia.com/gpu:NoSchedule``), which the
+    DRA test pod then tolerates although it requests no extended resource.
+    """
+    return sorted(p["resource"] for p in accelerator_profiles.PROFILES.values() if p.get("dra_device_class") == device_class)
+
+
+def render_pod(builder, name, namespace, template_name, labels, device_class=None, command=None):
+    """Pod (from the test-pod builder) consuming one claim from the template; prints what it sees, then waits."""
     script = command or "echo '# env'; env | sort | grep -iE 'nvidia|cuda|gpu|dra|device' || true; echo '# /dev'; ls /dev; sleep 3600"
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
-        "spec": {
-            "restartPolicy": "Never",
-            "terminationGracePeriodSeconds": 1,
-            "resourceClaims": [{"name": CLAIM_NAME, "resourceClaimTemplateName": template_name}],
-            "containers": [
-                {
-                    "name": "probe",
-                    "image": image,
-                    "command": ["sh", "-c", script],
-                    "resources": {"claims": [{"name": CLAIM_NAME}]},
-                }
-            ],
-        },
-    }
+    container = builder.container("probe", IMAGE_KEY, command=["sh", "-c", script], claims=[CLAIM_NAME])
+    return builder.pod(name, namespace, [container], labels=labels, accelerator_resources=class_resources(device_class),
+                       resource_claims=[{"name": CLAIM_NAME, "resourceClaimTemplateName": template_name}])
 
 
-def claim_for_pod(claims, pod):
+# --------------------------------------------------------------------------- the API itself (no driver needed)
+
+
+def render_api_probes(suffix, namespace, labels):
+    """A v1 DeviceClass, ResourceClaim and ResourceClaimTemplate for a server-side dry-run create.
+
+    The claim and the template request one device of the probe class with the
+    v1 ``exactly`` form; a server that only knows v1beta1 shapes would drop it.
+    """
+    class_name = ("aic-dra-probe-" + re.sub(r"[^a-z0-9-]+", "-", str(suffix).lower()))[:63].strip("-")
+    request = {"name": CLAIM_NAME, "exactly": {"deviceClassName": class_name}}
+    meta = {"labels": dict(labels)}
+    return [
+        {"apiVersion": API_VERSION, "kind": "DeviceClass", "metadata": dict(meta, name=class_name),
+         "spec": {"selectors": [{"cel": {"expression": 'device.driver == "%s"' % PROBE_DRIVER}}]}},
+        {"apiVersion": API_VERSION, "kind": "ResourceClaim", "metadata": dict(meta, name=class_name, namespace=namespace),
+         "spec": {"devices": {"requests": [request]}}},
+        {"apiVersion": API_VERSION, "kind": "ResourceClaimTemplate",
+         "metadata": dict(meta, name=class_name, namespace=namespace),
+         "spec": {"spec": {"devices": {"requests": [request]}}}},
+    ]
+
+
+def _requests(obj):
+    spec = obj.get("spec") or {}
+    if obj.get("kind") == "ResourceClaimTemplate":
+        spec = spec.get("spec") or {}
+    return (spec.get("devices") or {}).get("requests") or []
+
+
+def evaluate_api_probe(sent, answer):
+    """Did the server accept ``sent`` as the v1 object it is? Returns (ok, message, observed)."""
+    kind, name = sent["kind"], sent["metadata"]["name"]
+    observed = {"kind": answer.get("kind"), "apiVersion": answer.get("apiVersion"),
+                "name": (answer.get("metadata") or {}).get("name")}
+    if (answer.get("kind"), answer.get("apiVersion"), observed["name"]) != (kind, API_VERSION, name):
+        return False, "the dry-run create of %s %s answered %s %s %s instead" % (
+            API_VERSION, kind, observed["apiVersion"], observed["kind"], observed["name"]), observed
+    if kind == "DeviceClass":
+        expressions = [((s or {}).get("cel") or {}).get("expression") for s in (answer.get("spec") or {}).get("selectors") or []]
+        observed["selectors"] = expressions
+        wanted = sent["spec"]["selectors"][0]["cel"]["expression"]
+        if wanted not in expressions:
+            return False, "the server accepted DeviceClass %s but dropped its CEL selector" % name, observed
+        return True, "DeviceClass %s accepted with its CEL selector" % name, observed
+    wanted = _requests(sent)[0]
+    got = [r for r in _requests(answer) if r.get("name") == wanted["name"]]
+    observed["requests"] = got
+    exactly = (got[0].get("exactly") or {}) if got else {}
+    if exactly.get("deviceClassName") != wanted["exactly"]["deviceClassName"]:
+        return False, ("the server accepted %s %s but did not keep the v1 request %s.exactly.deviceClassName "
+                       "(got %s)" % (kind, name, wanted["name"], got or "no such request")), observed
+    return True, "%s %s accepted with request %s (exactly %s)" % (
+        kind, name, wanted["name"], ", ".join("%s=%s" % item for item in sorted(exactly.items()))), observed
+
+
+# --------------------------------------------------------------------------- allocation test
+
+
+def claim_for_pod(claims, pod, claim_name=CLAIM_NAME):
     """The ResourceClaim generated for ``pod`` (via pod.status.resourceClaimStatuses or ownerReferences)."""
     wanted = None
     for status in (pod.get("status") or {}).get("resourceClaimStatuses") or []:
-        if status.get("name") == CLAIM_NAME:
+        if status.get("name") == claim_name:
             wanted = status.get("resourceClaimName")
     uid = pod["metadata"].get("uid")
     for claim in claims:
@@ -140,3 +199,34 @@ def evaluate_allocation(claim, pod):
         return False, "ResourceClaim %s is allocated but not reserved for pod %s" % (claim["metadata"]["name"], pod_name), observed
     devices = ", ".join("%s/%s/%s" % (r.get("driver"), r.get("pool"), r.get("device")) for r in results)
     return True, "ResourceClaim %s allocated %s and reserved for pod %s" % (claim["metadata"]["name"], devices, pod_name), observed
+
+
+def allocation_outcome(claim, pod, events=None):
+    """Final verdict of the allocation test: (cause, message, observed); cause None means passed.
+
+    Passed only when the claim is allocated and reserved for the pod **and**
+    the pod runs. A pod the environment keeps from running (image pull, still
+    creating its containers, no free device or capacity, untolerated taint) is
+    the policy's cause for it (an ``error``), naming the node and the claim's
+    state; a claim the DRA control plane never generates or allocates while
+    nothing else explains it is ``capability`` (``failed``); an allocated claim
+    whose pod is still not running for no known reason is ``timeout``.
+    """
+    ok, claim_message, observed = evaluate_allocation(claim, pod)
+    name = pod["metadata"]["name"]
+    status = pod.get("status") or {}
+    node = (pod.get("spec") or {}).get("nodeName")
+    if ok and pods.reached(pod, "Running"):
+        return None, "%s; pod %s runs on node %s" % (claim_message, name, node), observed
+    classified = policy.classify_pod(pod, events)
+    if classified:
+        cause, why = classified
+        return cause, "%s (%s)" % (why, claim_message), observed
+    problem = pods.pod_problem(pod, unschedulable_is_problem=False)
+    if problem:  # the test container crashed or could not be created: says nothing about DRA
+        return policy.classify_stuck(problem["kind"]), "pod %s on node %s: %s (%s)" % (
+            name, node or "(none)", problem["message"], claim_message), observed
+    if ok:
+        return "timeout", "%s, but pod %s on node %s never started: phase %s" % (
+            claim_message, name, node or "(none)", status.get("phase") or "unknown"), observed
+    return "capability", claim_message, observed

@@ -32,7 +32,6 @@ except ImportError:  # pragma: no cover - the kubernetes client is a requirement
     HAS_PARSER = False
 
 GPU_RESOURCE = "nvidia.com/gpu"
-DEFAULT_IMAGE = "registry.k8s.io/pause:3.10"
 DEFAULT_MAX_PODS = 8
 GANG_LABEL = "ai-conformance.rke2/gang-job"
 TERMINATED_PHASES = ("Succeeded", "Failed")
@@ -64,7 +63,11 @@ KUEUE_VERSIONS = ("v1beta2", "v1beta1")
 
 
 class PlanError(Exception):
-    """No gang test can be planned; the message says why."""
+    """No gang test can be planned; the message says why and ``cause`` names the policy cause."""
+
+    def __init__(self, message, cause="no_capacity"):
+        super(PlanError, self).__init__(message)
+        self.cause = cause
 
 
 # --------------------------------------------------------------------------- quantities
@@ -221,18 +224,6 @@ def choose_resource(nodes, requested="auto"):
     return "cpu", "no node advertises %s, so the gang resource is cpu" % GPU_RESOURCE
 
 
-def test_pod_tolerations(resource, tolerations=None):
-    """Tolerations the test pods carry: the user's plus one for the resource's own taint.
-
-    For extended resources this is what the ExtendedResourceToleration
-    admission plugin adds (GPU nodes are often tainted nvidia.com/gpu:NoSchedule).
-    """
-    result = [dict(t) for t in tolerations or []]
-    if "/" in resource and not resource.startswith("kubernetes.io/"):
-        result.append({"key": resource, "operator": "Exists", "effect": "NoSchedule"})
-    return result
-
-
 def candidate_nodes(nodes, resource, tolerations=None, node_selector=None):
     """Split nodes into candidates (schedulable, advertising the resource) and excluded ones.
 
@@ -293,6 +284,22 @@ def cluster_capacity(nodes, pods_by_node, resource, tolerations=None, node_selec
         "free": format_units(resource, sum(r["free_units"] for r in rows)),
         "allocatable_units": sum(allocatable(n, resource) for n in candidates),
     }
+
+
+def zero_capacity_cause(capacity):
+    """Policy cause of a capacity without free units.
+
+    Nodes that offer the resource but whose taints the test pods do not
+    tolerate: ``untolerated_taint``; no node advertises the resource at all:
+    ``no_test_target``; otherwise (busy, cordoned, not Ready): ``no_capacity``.
+    """
+    if not capacity["nodes"]:
+        reasons = [e["reason"] for e in capacity["excluded"]]
+        if any(r.startswith("taint ") for r in reasons):
+            return "untolerated_taint"
+        if all(r.startswith("does not advertise") for r in reasons):
+            return "no_test_target"
+    return "no_capacity"
 
 
 def zero_capacity_reason(capacity):
@@ -370,11 +377,11 @@ def plan_jobs(capacity, max_pods=DEFAULT_MAX_PODS):
     Raises PlanError when the free capacity is zero or max_pods < 2.
     """
     if max_pods < 2:
-        raise PlanError("max_pods must be at least 2 (job B needs one pod more than job A), got %d" % max_pods)
+        raise PlanError("max_pods must be at least 2 (job B needs one pod more than job A), got %d" % max_pods, "invalid_request")
     resource = capacity["resource"]
     rows = [r for r in capacity["nodes"] if r["free_units"] > 0]
     if not rows:
-        raise PlanError(zero_capacity_reason(capacity))
+        raise PlanError(zero_capacity_reason(capacity), zero_capacity_cause(capacity))
     free = [r["free_units"] for r in rows]
     request = _smallest_request(free, max_pods)
     pin_node = None
@@ -446,12 +453,57 @@ def all_running(pods, expected):
 # --------------------------------------------------------------------------- why job B is held
 
 
-def _insufficient_re(resource):
-    return re.compile(r"insufficient\s+%s(?![\w/-]|\.\w)" % re.escape(resource), re.IGNORECASE)
+# Resource names in the messages the schedulers write (volcano-sh/volcano and kube-scheduler):
+# fit errors "0/1 nodes are unavailable: 1 Insufficient nvidia.com/gpu." and "Too many pods";
+# Volcano's "node(s) pod number exceeded"; the enqueue rejections of the overcommit plugin
+# "resource in cluster is overused[: overused cpu, overused pods]" and of the proportion and
+# capacity plugins "queue resource quota insufficient[: insufficient cpu, insufficient nvidia.com/gpu]"
+# (util.FormatResourceNames); Kueue's flavor assigner "insufficient [unused ]quota [in cohort ]for
+# <name> in flavor F" and "resource <name> unavailable in ClusterQueue".
+_NAME = r"([A-Za-z0-9][-A-Za-z0-9_.]*(?:/[-A-Za-z0-9_.]+)?)"
+_NAMED = (
+    re.compile(r"\binsufficient\s+" + _NAME, re.IGNORECASE),
+    re.compile(r"\boverused\s+" + _NAME, re.IGNORECASE),
+)
+_NOT_NAMES = ("quota", "unused", "resource", "resources")
+_POD_COUNT = ("too many pods", "pod number exceeded")
+_KUEUE_QUOTA_RE = re.compile(r"insufficient (?:unused )?quota (?:in cohort )?for " + _NAME + r" in flavor", re.IGNORECASE)
+_KUEUE_UNCOVERED_RE = re.compile(r"resource " + _NAME + r" unavailable in ClusterQueue", re.IGNORECASE)
+VOLCANO_OVERUSED = "resource in cluster is overused"
+VOLCANO_QUEUE_QUOTA = "queue resource quota insufficient"
 
 
-_VOLCANO_ENQUEUE_GENERIC = ("resource in cluster is overused", "queue resource quota insufficient")
-_QUOTA_NAMES_RE = re.compile(r"queue resource quota insufficient:\s*(.*)", re.IGNORECASE)
+def _clean(name):
+    return name.rstrip(".,;:")
+
+
+def resources_named(text):
+    """Resource names a scheduler message says are lacking, in order of appearance."""
+    found = []
+    lowered = (text or "").lower()
+    for pattern in _NAMED:
+        for match in pattern.finditer(text or ""):
+            name = _clean(match.group(1))
+            if name.lower() not in _NOT_NAMES and name not in found:
+                found.append(name)
+    for match in _KUEUE_QUOTA_RE.finditer(text or ""):
+        name = _clean(match.group(1))
+        if name not in found:
+            found.append(name)
+    if any(p in lowered for p in _POD_COUNT) and "pods" not in found:
+        found.append("pods")
+    return found
+
+
+def requested_resources(pod_spec):
+    """Sorted names of the resources the containers of ``pod_spec`` request (requests or limits)."""
+    names = set()
+    for container in (pod_spec.get("initContainers") or []) + (pod_spec.get("containers") or []):
+        resources = container.get("resources") or {}
+        for section in ("requests", "limits"):
+            names.update((resources.get(section) or {}).keys())
+    names.update(((pod_spec.get("resources") or {}).get("requests") or {}).keys())
+    return sorted(names)
 
 
 def _pod_messages(pods):
@@ -474,60 +526,94 @@ def _event_messages(events, kinds, names):
     return texts
 
 
-def volcano_hold_reason(podgroup, events, pods, resource, requests_only_resource=True, job="job B"):
-    """Why Volcano holds job B back, from its PodGroup, events and pods.
+def _is_enqueue_text(text):
+    lowered = text.lower()
+    return VOLCANO_OVERUSED in lowered or VOLCANO_QUEUE_QUOTA in lowered
+
+
+def _enqueue_plugin(text):
+    if VOLCANO_OVERUSED in text.lower():
+        return "overcommit plugin: the job's minResources exceed the idle resources of the cluster"
+    return "proportion/capacity plugin: the job's minResources exceed the queue's capability"
+
+
+def _verdict(verdict, message, texts, mechanism=None, other=None):
+    return {"verdict": verdict, "message": message, "messages": texts, "mechanism": mechanism,
+            "other_resources": list(other or [])}
+
+
+def volcano_hold_reason(podgroup, events, pods, resource, requests_only_resource, job="job B"):
+    """Why Volcano holds a job back, from its PodGroup, events and pods.
 
     PodGroup status (volcano.sh/apis scheduling/v1beta1 PodGroupStatus):
     ``phase`` Pending (not enqueued: pods not even created), Inqueue (pods
-    created, not allocated) or Running (minMember allocated); the gang plugin
-    sets condition ``Unschedulable`` (reason ``NotEnoughResources``) with
-    "<n>/<m> tasks in gang unschedulable: pod group is not ready, ...", whose
-    fit errors and the pods' PodScheduled messages name the resource as
-    "Insufficient nvidia.com/gpu". At enqueue the overcommit and proportion
-    plugins record PodGroup events "resource in cluster is overused" and
-    "queue resource quota insufficient[: insufficient <resource>]".
+    created, not allocated) or Running (minMember allocated). At *admission*
+    the enqueue action rejects a job with PodGroup events "resource in cluster
+    is overused: overused <name>, ..." (overcommit) or "queue resource quota
+    insufficient: insufficient <name>, ..." (proportion, capacity); older
+    releases name no resource. At *scheduling* the gang plugin sets condition
+    ``Unschedulable`` (reason ``NotEnoughResources``) with "<n>/<m> tasks in gang
+    unschedulable: ...", whose fit errors and the pods' PodScheduled messages
+    name the resource ("Insufficient nvidia.com/gpu", "Too many pods").
 
-    Returns {"verdict": "lack_of_resource"|"other"|"none"|"admitted",
-    "message", "messages"}. The generic enqueue messages count as lack of the
-    resource only when the job requests nothing else (``requests_only_resource``).
+    Returns {"verdict": "lack_of_resource"|"other"|"none"|"admitted", "message",
+    "messages", "mechanism", "other_resources"}: held at admission for any resource
+    besides the gang resource is "other" naming it; an enqueue message naming no
+    resource counts as lack of the gang resource only when the job requests nothing
+    else (``requests_only_resource``, computed from the rendered pods).
     """
     name = (podgroup or {}).get("metadata", {}).get("name")
     phase = ((podgroup or {}).get("status") or {}).get("phase")
-    texts = []
+    group_texts = []
     for cond in k8s_status.conditions(podgroup):
         if cond.get("message") and cond.get("status") == "True" and cond.get("type") == "Unschedulable":
-            texts.append("PodGroup %s condition Unschedulable/%s: %s" % (name, cond.get("reason"), cond["message"]))
-    texts += _event_messages(events, ("PodGroup",), [name] if name else [])
-    texts += _pod_messages(pods)
-    texts += _event_messages(events, ("Pod",), [pod_name(p) for p in pods])
+            group_texts.append("PodGroup %s condition Unschedulable/%s: %s" % (name, cond.get("reason"), cond["message"]))
+    group_texts += _event_messages(events, ("PodGroup",), [name] if name else [])
+    texts = group_texts + _pod_messages(pods) + _event_messages(events, ("Pod",), [pod_name(p) for p in pods])
     if phase in ("Running", "Completed"):
-        return {"verdict": "admitted", "messages": texts,
-                "message": "Volcano set PodGroup %s to %s although %s needs more %s than is free" % (name, phase, job, resource)}
-    wanted = _insufficient_re(resource)
-    named = [t for t in texts if wanted.search(t)]
-    if named:
-        return {"verdict": "lack_of_resource", "messages": texts,
-                "message": "Volcano holds %s back for lack of %s (PodGroup %s phase %s): %s" % (job, resource, name, phase, named[0])}
-    generic = []
-    for text in texts:
-        lowered = text.lower()
-        if any(g in lowered for g in _VOLCANO_ENQUEUE_GENERIC):
-            names = _QUOTA_NAMES_RE.search(text)
-            if names is None or not names.group(1).strip():
-                generic.append(text)
-    if generic and requests_only_resource:
-        return {"verdict": "lack_of_resource", "messages": texts,
-                "message": "Volcano does not enqueue %s for lack of resources, and %s requests only %s (PodGroup %s phase %s): %s"
-                % (job, job, resource, name, phase, generic[0])}
+        return _verdict("admitted", "Volcano set PodGroup %s to %s although %s needs more %s than is free" % (name, phase, job, resource),
+                        texts, "scheduling: Volcano gang plugin")
+    enqueue = [t for t in group_texts if _is_enqueue_text(t)]
+    scheduling = [t for t in texts if not _is_enqueue_text(t)]
+    # A PodGroup past Pending was enqueued: earlier enqueue rejections are history.
+    if phase in (None, "Pending") and enqueue:
+        named = []
+        for text in enqueue:
+            named += [n for n in resources_named(text) if n not in named]
+        others = [n for n in named if n != resource]
+        mechanism = "admission: Volcano enqueue (%s)" % _enqueue_plugin(enqueue[-1])
+        if others:
+            return _verdict("other", "Volcano does not enqueue %s for lack of %s%s (PodGroup %s phase %s): %s" % (
+                job, ", ".join(others), (" (besides %s)" % resource) if resource in named else ", not of %s" % resource,
+                name, phase, enqueue[-1]), texts, mechanism, others)
+        if resource in named:
+            text = [t for t in enqueue if resource in resources_named(t)][-1]
+            return _verdict("lack_of_resource", "Volcano does not enqueue %s for lack of %s (PodGroup %s phase %s): %s" % (
+                job, resource, name, phase, text), texts, mechanism)
+        if requests_only_resource:
+            return _verdict("lack_of_resource", "Volcano does not enqueue %s for lack of resources, and %s requests only %s "
+                            "(PodGroup %s phase %s): %s" % (job, job, resource, name, phase, enqueue[-1]), texts, mechanism)
+        return _verdict("other", "Volcano does not enqueue %s, but its message names no resource and %s requests more than %s, "
+                        "so it does not say the gang resource is lacking (PodGroup %s phase %s): %s" % (
+                            job, job, resource, name, phase, enqueue[-1]), texts, mechanism)
+    mechanism = "scheduling: Volcano gang plugin (PodGroup %s phase %s)" % (name, phase)
+    lacking = [t for t in scheduling if resource in resources_named(t)]
+    if lacking:
+        return _verdict("lack_of_resource", "Volcano holds %s back for lack of %s (PodGroup %s phase %s): %s" % (
+            job, resource, name, phase, lacking[0]), texts, mechanism)
     if texts:
-        return {"verdict": "other", "messages": texts,
-                "message": "Volcano holds %s back, but not for lack of %s: %s" % (job, resource, "; ".join(texts[:3]))}
-    return {"verdict": "none", "messages": texts,
-            "message": "%s is not scheduled, but neither PodGroup %s (phase %s) nor its pods or events say why" % (job, name, phase)}
+        others = []
+        for text in scheduling:
+            others += [n for n in resources_named(text) if n not in others]
+        what = (" but for lack of %s" % ", ".join(others)) if others else ""
+        return _verdict("other", "Volcano holds %s back, not for lack of %s%s: %s" % (job, resource, what, "; ".join(texts[:3])),
+                        texts, mechanism, others)
+    return _verdict("none", "%s is not scheduled, but neither PodGroup %s (phase %s) nor its pods or events say why" % (job, name, phase),
+                    texts)
 
 
 def kueue_hold_reason(workload, events, resource, job="job B"):
-    """Why Kueue holds job B back, from its Workload and events.
+    """Why Kueue holds a job back, from its Workload and events (admission: Kueue quota).
 
     Workload status (sigs.k8s.io/kueue apis v1beta2 WorkloadStatus): condition
     ``QuotaReserved`` False (reason Pending, or ExceedsMaxQuota/WaitingForQuota
@@ -535,31 +621,57 @@ def kueue_hold_reason(workload, events, resource, job="job B"):
     the flavor assigner's message reads "couldn't assign flavors to pod set
     main: insufficient quota for nvidia.com/gpu in flavor F, ... > maximum
     capacity (..)" or "insufficient unused quota for nvidia.com/gpu in flavor
-    F, 1 more needed". The ClusterQueue's quota is the free capacity, so
-    lacking quota of the gang resource is lacking the resource; any other
-    reason (resource not covered, queue missing or inactive) is not.
+    F, 1 more needed"; a requested resource the ClusterQueue does not cover reads
+    "resource cpu unavailable in ClusterQueue". The ClusterQueue's quota of the
+    gang resource is the free capacity, so lacking that quota is lacking the
+    resource; lacking any other resource's quota, or any other reason, is not.
     """
+    mechanism = "admission: Kueue quota (ClusterQueue quota of %s = the free capacity)" % resource
     if workload is None:
-        return {"verdict": "none", "messages": [], "message": "Kueue created no Workload for %s (is the batch/job integration enabled?)" % job}
+        return _verdict("none", "Kueue created no Workload for %s (is the batch/job integration enabled?)" % job, [])
     name = workload["metadata"]["name"]
     texts = []
     for cond in k8s_status.conditions(workload):
         if cond.get("type") in ("QuotaReserved", "Admitted") and cond.get("status") == "True":
-            return {"verdict": "admitted", "messages": [],
-                    "message": "Kueue admitted %s (Workload %s %s=True) although it needs more %s than the queue's quota (the free capacity)"
-                    % (job, name, cond.get("type"), resource)}
+            return _verdict("admitted", "Kueue admitted %s (Workload %s %s=True) although it needs more %s than the queue's quota "
+                            "(the free capacity)" % (job, name, cond.get("type"), resource), [], mechanism)
         if cond.get("type") in ("QuotaReserved", "Admitted", "Inadmissible") and cond.get("message"):
             texts.append("Workload %s condition %s=%s/%s: %s" % (name, cond.get("type"), cond.get("status"), cond.get("reason"), cond["message"]))
     texts += _event_messages(events, ("Workload",), [name])
-    wanted = re.compile(r"insufficient (?:unused )?quota (?:in cohort )?for %s in flavor" % re.escape(resource), re.IGNORECASE)
-    named = [t for t in texts if wanted.search(t)]
+    others = []
+    for text in texts:
+        others += [n for n in resources_named(text) + [m.group(1) for m in _KUEUE_UNCOVERED_RE.finditer(text)]
+                   if n != resource and n not in others]
+    named = [t for t in texts if resource in [_clean(m.group(1)) for m in _KUEUE_QUOTA_RE.finditer(t)]]
+    if others:
+        return _verdict("other", "Kueue holds %s back for lack of %s quota, not (only) of %s: %s" % (
+            job, ", ".join(others), resource, "; ".join(texts[:3])), texts, mechanism, others)
     if named:
-        return {"verdict": "lack_of_resource", "messages": texts,
-                "message": "Kueue holds %s back for lack of %s quota (= the free capacity): %s" % (job, resource, named[0])}
+        return _verdict("lack_of_resource", "Kueue holds %s back for lack of %s quota (= the free capacity): %s" % (job, resource, named[0]),
+                        texts, mechanism)
     if texts:
-        return {"verdict": "other", "messages": texts,
-                "message": "Kueue holds %s back, but not for lack of %s: %s" % (job, resource, "; ".join(texts[:3]))}
-    return {"verdict": "none", "messages": texts, "message": "Workload %s of %s has no QuotaReserved/Admitted condition yet" % (name, job)}
+        return _verdict("other", "Kueue holds %s back, but not for lack of %s: %s" % (job, resource, "; ".join(texts[:3])), texts, mechanism)
+    return _verdict("none", "Workload %s of %s has no QuotaReserved/Admitted condition yet" % (name, job), texts)
+
+
+def hold_window(samples):
+    """The verdict on job B over the whole hold window, not only its last sample.
+
+    ``samples`` is [(seconds, evaluate_gang() result), ...] in order. A partial
+    binding at any sample is a gang violation even when it later disappears
+    (pods evicted or deleted); all pods bound at the end means the job fitted
+    after all (the free capacity grew), which proves nothing either way.
+    Returns {"state": "partial"|"all"|"none", "at": seconds, "verdict": the sample's
+    verdict, "last": the last verdict}.
+    """
+    last_t, last = samples[-1]
+    if last["state"] == "all":
+        return {"state": "all", "at": last_t, "verdict": last, "last": last}
+    partial = [(t, v) for t, v in samples if v["state"] == "partial"]
+    if partial:
+        worst_t, worst = max(partial, key=lambda item: (len(item[1]["bound"]), -item[0]))
+        return {"state": "partial", "at": worst_t, "verdict": worst, "last": last}
+    return {"state": "none", "at": last_t, "verdict": last, "last": last}
 
 
 def owned_by(obj, kind, name):
@@ -680,28 +792,24 @@ class Timeline:
 # --------------------------------------------------------------------------- manifests
 
 
-def _pod_spec(plan, image, tolerations, node_selector):
+def pod_template(builder, plan, job, labels=None, node_selector=None):
+    """The pod template of gang job ``job`` from the one test-pod builder (``testpods.PodBuilder``).
+
+    One agnhost ``pause`` container requesting ``plan["request"]`` of the gang
+    resource as request and limit (extended resources need them equal) besides
+    the builder's CPU/memory defaults; restricted, tolerating the user's taints
+    and the resource's own taint; pinned to ``plan["pin_node"]`` when the plan says so.
+    """
     resource = plan["resource"]
     amount = plan["request"]
-    spec = {
-        "restartPolicy": "Never",
-        "terminationGracePeriodSeconds": 1,
-        "containers": [{
-            "name": "pause",
-            "image": image,
-            # Extended resources (GPUs) must have request == limit.
-            "resources": {"requests": {resource: amount}, "limits": {resource: amount}},
-        }],
-    }
-    pod_tolerations = test_pod_tolerations(resource, tolerations)
-    if pod_tolerations:
-        spec["tolerations"] = pod_tolerations
-    if node_selector:
-        spec["nodeSelector"] = dict(node_selector)
+    container = builder.container("worker", "agnhost", args=["pause"],
+                                  resources={"requests": {resource: amount}, "limits": {resource: amount}})
+    affinity = None
     if plan.get("pin_node"):
-        spec["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
             {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [plan["pin_node"]]}]}]}}}
-    return spec
+    return builder.template([container], labels=_labels(labels, job), node_selector=node_selector,
+                            accelerator_resources=[resource], affinity=affinity)
 
 
 def _labels(labels, job):
@@ -719,9 +827,8 @@ def job_pods(plan, job):
     return plan["job_a_pods"] if job == "a" else plan["job_b_pods"]
 
 
-def render_volcano_job(name, namespace, plan, job, labels=None, image=DEFAULT_IMAGE, tolerations=None,
-                       node_selector=None, queue="default"):
-    """Volcano Job of ``job`` ("a" or "b"): one task, minAvailable = all its pods."""
+def render_volcano_job(name, namespace, plan, job, template, labels=None, queue="default"):
+    """Volcano Job of ``job`` ("a" or "b") with ``template`` (``pod_template()``): one task, minAvailable = all its pods."""
     count = job_pods(plan, job)
     return {
         "apiVersion": VOLCANO_JOB_API,
@@ -735,19 +842,29 @@ def render_volcano_job(name, namespace, plan, job, labels=None, image=DEFAULT_IM
             "tasks": [{
                 "name": "worker",
                 "replicas": count,
-                "template": {
-                    "metadata": {"labels": _labels(labels, job)},
-                    "spec": _pod_spec(plan, image, tolerations, node_selector),
-                },
+                "template": template,
             }],
         },
     }
 
 
-def render_kueue_queues(name, namespace, plan, labels=None, api_version="kueue.x-k8s.io/v1beta2"):
-    """ResourceFlavor, ClusterQueue (quota = the free capacity, only our namespace) and LocalQueue."""
+def kueue_quotas(plan, template):
+    """[{"name", "nominalQuota"}] of the ClusterQueue: the free capacity of the gang resource, and for every
+    other resource the pods request (Kueue admits nothing that requests a resource its ClusterQueue does not
+    cover: "resource cpu unavailable in ClusterQueue") twice what job B requests, so only the gang resource limits."""
     resource = plan["resource"]
+    quotas = [{"name": resource, "nominalQuota": plan["free"]}]
+    for name in requested_resources(template["spec"]):
+        if name != resource:
+            need = pod_request({"spec": template["spec"]}, name) * plan["job_b_pods"] * 2
+            quotas.append({"name": name, "nominalQuota": format_units(name, need)})
+    return quotas
+
+
+def render_kueue_queues(name, namespace, plan, template, labels=None, api_version="kueue.x-k8s.io/v1beta2"):
+    """ResourceFlavor, ClusterQueue (quota of the gang resource = the free capacity, only our namespace) and LocalQueue."""
     meta_labels = dict(labels or {})
+    quotas = kueue_quotas(plan, template)
     flavor = {"apiVersion": api_version, "kind": "ResourceFlavor",
               "metadata": {"name": name, "labels": meta_labels}, "spec": {}}
     cluster_queue = {
@@ -758,8 +875,8 @@ def render_kueue_queues(name, namespace, plan, labels=None, api_version="kueue.x
             "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
             "queueingStrategy": "BestEffortFIFO",
             "resourceGroups": [{
-                "coveredResources": [resource],
-                "flavors": [{"name": name, "resources": [{"name": resource, "nominalQuota": plan["free"]}]}],
+                "coveredResources": [q["name"] for q in quotas],
+                "flavors": [{"name": name, "resources": quotas}],
             }],
         },
     }
@@ -769,9 +886,8 @@ def render_kueue_queues(name, namespace, plan, labels=None, api_version="kueue.x
     return [flavor, cluster_queue, local_queue]
 
 
-def render_kueue_job(name, namespace, plan, job, queue_name, labels=None, image=DEFAULT_IMAGE, tolerations=None,
-                     node_selector=None):
-    """batch/v1 Job of ``job`` for Kueue: created suspended, queue-name label, parallelism = completions = pods."""
+def render_kueue_job(name, namespace, plan, job, queue_name, template, labels=None):
+    """batch/v1 Job of ``job`` with ``template`` for Kueue: created suspended, queue-name label, parallelism = completions = pods."""
     count = job_pods(plan, job)
     meta_labels = _labels(labels, job)
     meta_labels[KUEUE_QUEUE_LABEL] = queue_name
@@ -784,9 +900,6 @@ def render_kueue_job(name, namespace, plan, job, queue_name, labels=None, image=
             "parallelism": count,
             "completions": count,
             "backoffLimit": 0,
-            "template": {
-                "metadata": {"labels": _labels(labels, job)},
-                "spec": _pod_spec(plan, image, tolerations, node_selector),
-            },
+            "template": template,
         },
     }

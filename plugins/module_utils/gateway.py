@@ -19,6 +19,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import math
 
 from ansible_collections.ai_conformance.rke2.plugins.module_utils import discovery
 from ansible_collections.ai_conformance.rke2.plugins.module_utils import status as k8s_status
@@ -279,6 +280,25 @@ def _tail(record):
     return (" (%s)" % "; ".join(extra)) if extra else ""
 
 
+def evaluate_control(record):
+    """(ok, cause, message) of the control requests straight to the backend Services.
+
+    They prove that the client image runs curl and that the pod network delivers
+    pod-to-Service traffic. When they fail, routing cannot be judged: a missing tool
+    (curl exit 126/127) is ``test_tooling``, anything else (DNS, connect, timeout,
+    an answer from something else) ``network_policy``.
+    """
+    if record is None:
+        return False, "test_tooling", "the client printed no control result (does the client image run /bin/sh and curl?)"
+    if record.get("ok"):
+        return True, None, "control requests straight to the backend Services answered (%s)" % record.get("targets")
+    error = record.get("last_error") or ""
+    cause = "test_tooling" if error in ("curl exit 126", "curl exit 127") else "network_policy"
+    what = "the client image cannot run curl" if cause == "test_tooling" else "the pod network or a NetworkPolicy blocks pod-to-Service traffic"
+    return False, cause, "control requests from the client pod straight to%s got no answer from the backend after %s attempt(s)%s: %s" % (
+        " " + record.get("failed", "?").strip(), record.get("attempts"), _tail(record), what)
+
+
 def evaluate_warmup(record, targets=None):
     """The client found a Gateway address that answered with one of our backends."""
     if record is None:
@@ -319,8 +339,19 @@ def expected_share_b(weights):
     return 100.0 * weight_b / (weight_a + weight_b)
 
 
+def split_accepted(b, answered, share_b, tolerance):
+    """Whether ``b`` of ``answered`` requests on backend b passes: within ``tolerance`` points of
+    ``share_b`` and, when both backends have weight (0 < share_b < 100), each backend got at least one."""
+    if answered <= 0:
+        return False
+    if 0 < share_b < 100 and (b == 0 or b == answered):
+        return False
+    return abs(100.0 * b / answered - share_b) <= tolerance + 1e-9
+
+
 def evaluate_weighted_counts(record, requests, weights, tolerance):
-    """The split between a and b is within ``tolerance`` percentage points of the weights."""
+    """The split between a and b is within ``tolerance`` percentage points of the weights,
+    and with both weights above 0 each backend received traffic."""
     if record is None:
         return False, "the client printed no result for the weighted requests"
     c = _counts(record)
@@ -339,12 +370,81 @@ def evaluate_weighted_counts(record, requests, weights, tolerance):
         problems.append("%d got an answer from neither backend" % c["other"])
     if c["errors"]:
         problems.append("%d failed" % c["errors"])
-    if abs(observed_b - expected_b) > tolerance:
+    if abs(observed_b - expected_b) > tolerance + 1e-9:
         problems.insert(0, "split off by %.1f points" % abs(observed_b - expected_b))
+    if all(w > 0 for w in weights):
+        starved = [name for name, count in (("a", c["a"]), ("b", c["b"])) if count == 0]
+        if starved:
+            problems.insert(0, "backend %s (weight %s) received no request" % (starved[0], weights[0 if starved[0] == "a" else 1]))
     if problems:
         return False, "weighted split of %d requests not as configured: %s; %s%s" % (
             requests, ", ".join(problems), split, _tail(record))
     return True, "weighted split of %d requests within tolerance: %s" % (requests, split)
+
+
+# ---------------------------------------------------------------- how many requests a correct router needs
+
+MAX_TOLERANCE = 25
+MAX_REQUESTS = 10000
+PASS_PROBABILITY = 0.999
+
+
+def _pmf_window(n, p, lo, hi):
+    """Binomial(n, p) probabilities of lo..hi (exact: log-gamma start, then the ratio recurrence)."""
+    lo, hi = max(lo, 0), min(hi, n)
+    if lo > hi:
+        return []
+    log_p, log_q = math.log(p), math.log1p(-p)
+    value = math.exp(math.lgamma(n + 1) - math.lgamma(lo + 1) - math.lgamma(n - lo + 1) + lo * log_p + (n - lo) * log_q)
+    out = [value]
+    ratio = p / (1.0 - p)
+    for k in range(lo, hi):
+        value *= ratio * (n - k) / (k + 1.0)
+        out.append(value)
+    return out
+
+
+def pass_probability(requests, share_b, tolerance):
+    """Exact probability that a router splitting correctly at random passes ``split_accepted``.
+
+    Each request goes to backend b with probability ``share_b``/100, so the count
+    of b is Binomial(requests, share_b/100); the result sums its probabilities over
+    the accepted counts (within the tolerance, both backends hit when both have weight).
+    """
+    n = int(requests)
+    p = share_b / 100.0
+    if n < 1:
+        return 0.0
+    if p <= 0.0 or p >= 1.0:
+        return 1.0
+    lo = int(math.floor(n * (p - tolerance / 100.0))) - 1
+    hi = int(math.ceil(n * (p + tolerance / 100.0))) + 1
+    probabilities = _pmf_window(n, p, lo, hi)
+    return min(1.0, sum(q for k, q in zip(range(max(lo, 0), n + 1), probabilities) if split_accepted(k, n, share_b, tolerance)))
+
+
+def _surely_enough(share_b, tolerance):
+    """A count from which on every larger one passes with >= 99.9 % (Hoeffding's bound plus the chance that a
+    backend gets nothing: 2 exp(-2 n t^2) + p^n + (1-p)^n <= 0.001)."""
+    p, t = share_b / 100.0, tolerance / 100.0
+    n = 1
+    while 2 * math.exp(-2 * n * t * t) + p ** n + (1 - p) ** n > 1 - PASS_PROBABILITY:
+        n = n * 2 if n < 64 else n + max(1, n // 8)
+    return n
+
+
+def minimum_requests(share_b, tolerance, limit=MAX_REQUESTS):
+    """The smallest request count N such that every count from N up to ``limit`` passes with >= 99.9 %
+    (exact binomial probabilities), or None when even ``limit`` requests are not enough."""
+    if share_b <= 0 or share_b >= 100:
+        return 1
+    top = min(_surely_enough(share_b, tolerance), limit)
+    if pass_probability(top, share_b, tolerance) < PASS_PROBABILITY:
+        return None
+    n = top
+    while n > 1 and pass_probability(n - 1, share_b, tolerance) >= PASS_PROBABILITY:
+        n -= 1
+    return n
 
 
 def validate_traffic_options(requests, weights, tolerance):
@@ -352,14 +452,27 @@ def validate_traffic_options(requests, weights, tolerance):
     problems = []
     if requests < 1:
         problems.append("requests must be at least 1, got %s" % requests)
+    elif requests > MAX_REQUESTS:
+        problems.append("requests must be at most %d, got %s" % (MAX_REQUESTS, requests))
     if len(weights) != 2:
         problems.append("weights must be two numbers (backend a, backend b), got %s" % (weights,))
     elif any(w < 0 for w in weights) or sum(weights) <= 0:
         problems.append("weights must be non-negative and not both zero, got %s" % (weights,))
     elif any(w > 1000000 for w in weights):
         problems.append("weights must be at most 1000000 (Gateway API limit), got %s" % (weights,))
-    if not 0 <= tolerance <= 100:
-        problems.append("tolerance must be between 0 and 100 percentage points, got %s" % tolerance)
+    if not 0 < tolerance <= MAX_TOLERANCE:
+        problems.append("tolerance must be above 0 and at most %d percentage points (a wider one would pass a router "
+                        "that ignores the weights), got %s" % (MAX_TOLERANCE, tolerance))
+    if problems or not 1 <= requests <= MAX_REQUESTS:
+        return problems
+    share = expected_share_b(weights)
+    probability = pass_probability(requests, share, tolerance)
+    if probability < PASS_PROBABILITY:
+        minimum = minimum_requests(share, tolerance)
+        need = ("at least %d requests" % minimum) if minimum else ("more than %d requests; use a larger tolerance" % MAX_REQUESTS)
+        problems.append("requests=%d is too few: a router that splits exactly %s/%s would pass only with probability %.2f%% "
+                        "at tolerance %s points (exact binomial); a 99.9%% chance needs %s" % (
+                            requests, weights[0], weights[1], 100 * probability, tolerance, need))
     return problems
 
 
@@ -435,23 +548,19 @@ def render_httproute(name, namespace, gateway_name, weights, labels, hostname=No
     }
 
 
-def _restricted_security_context():
-    """Fits the ``restricted`` Pod Security Standard (RKE2's CIS profile enforces it)."""
-    return {
-        "allowPrivilegeEscalation": False,
-        "capabilities": {"drop": ["ALL"]},
-        "runAsNonRoot": True,
-        "runAsUser": 65534,
-        "runAsGroup": 65534,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-
-
-def render_backend(name, namespace, image, labels):
+def render_backend(name, namespace, builder, labels):
     """Deployment + Service of an agnhost ``netexec`` backend; ``/hostname`` answers with the pod name,
-    which starts with the Deployment name, so the answer says whether a or b served it."""
+    which starts with the Deployment name, so the answer says whether a or b served it.
+
+    The pod template comes from the one test-pod builder (``testpods.PodBuilder``): restricted,
+    requests/limits, tolerations, the pinned ``agnhost`` image (mirror, pull secrets).
+    """
     selector = {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "ai-conformance-ai-inference"}
     pod_labels = dict(_labels(labels, "backend"), **selector)
+    container = builder.container(
+        "echo", "agnhost", args=["netexec", "--http-port=%d" % BACKEND_PORT, "--udp-port=-1"],
+        ports=[{"name": "http", "containerPort": BACKEND_PORT, "protocol": "TCP"}],
+        readiness_probe={"httpGet": {"path": REQUEST_PATH, "port": BACKEND_PORT}, "periodSeconds": 2})
     deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -459,25 +568,7 @@ def render_backend(name, namespace, image, labels):
         "spec": {
             "replicas": 1,
             "selector": {"matchLabels": selector},
-            "template": {
-                "metadata": {"labels": pod_labels},
-                "spec": {
-                    "automountServiceAccountToken": False,
-                    "terminationGracePeriodSeconds": 1,
-                    "containers": [{
-                        "name": "echo",
-                        "image": image,
-                        "args": ["netexec", "--http-port=%d" % BACKEND_PORT, "--udp-port=-1"],
-                        "ports": [{"name": "http", "containerPort": BACKEND_PORT, "protocol": "TCP"}],
-                        "readinessProbe": {
-                            "httpGet": {"path": REQUEST_PATH, "port": BACKEND_PORT},
-                            "periodSeconds": 2,
-                        },
-                        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}},
-                        "securityContext": _restricted_security_context(),
-                    }],
-                },
-            },
+            "template": builder.template([container], labels=pod_labels, restart_policy="Always"),
         },
     }
     service = {
@@ -492,16 +583,22 @@ def render_backend(name, namespace, image, labels):
     return [deployment, service]
 
 
+def control_targets():
+    """``service:port`` of both backends: the client's control requests go there directly, not through the Gateway."""
+    return ["%s:%d" % (BACKEND_A, BACKEND_PORT), "%s:%d" % (BACKEND_B, BACKEND_PORT)]
+
+
 # The client: POSIX sh + curl (both in agnhost, an alpine image). Bounded: a
 # warmup deadline, then exactly N requests per phase, each with a timeout.
 CLIENT_SCRIPT = r"""
 set -u
 clean() { printf '%s' "$1" | tr -cd 'A-Za-z0-9._:/ =-' | cut -c1-80; }
 one() {
+  # $1 host:port, $2 extra header or "", $3 Host header (default: the route's hostname)
   if [ -n "$2" ]; then
-    code=$(curl -s -o /tmp/body -w '%{http_code}' -m "$AIC_REQUEST_TIMEOUT" -H "Host: $AIC_HOST" -H "$2" "http://$1$AIC_PATH" 2>/dev/null)
+    code=$(curl -s -o /tmp/body -w '%{http_code}' -m "$AIC_REQUEST_TIMEOUT" -H "Host: ${3:-$AIC_HOST}" -H "$2" "http://$1$AIC_PATH" 2>/dev/null)
   else
-    code=$(curl -s -o /tmp/body -w '%{http_code}' -m "$AIC_REQUEST_TIMEOUT" -H "Host: $AIC_HOST" "http://$1$AIC_PATH" 2>/dev/null)
+    code=$(curl -s -o /tmp/body -w '%{http_code}' -m "$AIC_REQUEST_TIMEOUT" -H "Host: ${3:-$AIC_HOST}" "http://$1$AIC_PATH" 2>/dev/null)
   fi
   rc=$?
   body=$(cat /tmp/body 2>/dev/null)
@@ -524,6 +621,25 @@ phase() {
   printf 'AIC {"phase":"%s","target":"%s","total":%d,"a":%d,"b":%d,"other":%d,"errors":%d,"last_error":"%s","other_sample":"%s"}\n' \
     "$1" "$(clean "$target")" "$i" "$a" "$b" "$other" "$errors" "$(clean "$last_error")" "$other_sample"
 }
+# control: straight to each backend Service (no Gateway): proves the image, curl and the pod network
+attempts=0; failed=""; last_error=""; other_sample=""
+for control in $AIC_CONTROL_TARGETS; do
+  tries=0; kind=""
+  while [ "$tries" -lt "$AIC_CONTROL_ATTEMPTS" ]; do
+    tries=$((tries + 1)); attempts=$((attempts + 1))
+    one "$control" "" "$control"
+    if [ "$kind" = a ] || [ "$kind" = b ]; then break; fi
+    sleep 1
+  done
+  if [ "$kind" != a ] && [ "$kind" != b ]; then failed="$failed $control"; fi
+done
+if [ -n "$failed" ]; then
+  printf 'AIC {"phase":"control","ok":false,"failed":"%s","attempts":%d,"last_error":"%s","other_sample":"%s"}\n' \
+    "$(clean "$failed")" "$attempts" "$(clean "$last_error")" "$other_sample"
+  echo 'AIC {"phase":"done"}'
+  exit 0
+fi
+printf 'AIC {"phase":"control","ok":true,"targets":"%s","attempts":%d}\n' "$(clean "$AIC_CONTROL_TARGETS")" "$attempts"
 start=$(date +%s); attempts=0; target=""; last_error=""; other_sample=""
 while [ -z "$target" ]; do
   for candidate in $AIC_TARGETS; do
@@ -549,16 +665,23 @@ echo 'AIC {"phase":"done"}'
 """
 
 
+CONTROL_ATTEMPTS = 5
+
+
 def client_deadline(requests, warmup_seconds, request_timeout):
     """Upper bound in seconds for the client pod's whole run."""
-    return int(warmup_seconds + 2 * requests * request_timeout + 30)
+    control = 2 * CONTROL_ATTEMPTS * (request_timeout + 1)
+    return int(control + warmup_seconds + 2 * requests * request_timeout + 30)
 
 
-def render_client_pod(name, namespace, image, targets, hostname, requests, labels,
+def render_client_pod(name, namespace, builder, targets, hostname, requests, labels,
                       warmup_seconds=60, request_timeout=5):
-    """A pod that sends ``requests`` requests with the header and ``requests`` without,
-    and prints one ``AIC {json}`` line per phase (see ``parse_client_output``)."""
+    """A pod (from the test-pod builder, image ``agnhost``) that first sends a control request straight to
+    each backend Service, then ``requests`` requests with the header and ``requests`` without through the
+    Gateway, and prints one ``AIC {json}`` line per phase (see ``parse_client_output``)."""
     env = {
+        "AIC_CONTROL_TARGETS": " ".join(control_targets()),
+        "AIC_CONTROL_ATTEMPTS": str(CONTROL_ATTEMPTS),
         "AIC_TARGETS": " ".join(targets),
         "AIC_HOST": hostname,
         "AIC_PATH": REQUEST_PATH,
@@ -569,25 +692,10 @@ def render_client_pod(name, namespace, image, targets, hostname, requests, label
         "AIC_BACKEND_A": BACKEND_A,
         "AIC_BACKEND_B": BACKEND_B,
     }
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "namespace": namespace, "labels": _labels(labels, "client")},
-        "spec": {
-            "restartPolicy": "Never",
-            "automountServiceAccountToken": False,
-            "terminationGracePeriodSeconds": 1,
-            "activeDeadlineSeconds": client_deadline(requests, warmup_seconds, request_timeout),
-            "containers": [{
-                "name": "client",
-                "image": image,
-                "command": ["/bin/sh", "-c", CLIENT_SCRIPT],
-                "env": [{"name": k, "value": v} for k, v in sorted(env.items())],
-                "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}},
-                "securityContext": _restricted_security_context(),
-            }],
-        },
-    }
+    container = builder.container("client", "agnhost", command=["/bin/sh", "-c", CLIENT_SCRIPT], env=env)
+    pod = builder.pod(name, namespace, [container], labels=_labels(labels, "client"))
+    pod["spec"]["activeDeadlineSeconds"] = client_deadline(requests, warmup_seconds, request_timeout)
+    return pod
 
 
 def client_targets(gateway, port, extra=None):

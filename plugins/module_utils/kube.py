@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import datetime
 import json
 import os
 import random
@@ -61,6 +62,20 @@ MANAGED_BY_VALUE = "ai-conformance-rke2"
 REQUIREMENT_LABEL = "ai-conformance.rke2/requirement"
 RUN_ID_LABEL = "ai-conformance.rke2/run-id"
 MANAGED_SELECTOR = "%s=%s" % (MANAGED_BY_LABEL, MANAGED_BY_VALUE)
+# The installer roles label what they install with this value: never selected by cleanup.
+INSTALLER_MANAGED_BY_VALUE = "ai-conformance-rke2-installer"
+
+# The run lock: a coordination.k8s.io/v1 Lease held by the certify run (holderIdentity = run id).
+LOCK_NAMESPACE = "kube-system"
+LOCK_NAME = "ai-conformance-rke2"
+LOCK_HOST_ANNOTATION = "ai-conformance.rke2/host"
+LOCK_USER_ANNOTATION = "ai-conformance.rke2/user"
+LOCK_STARTED_ANNOTATION = "ai-conformance.rke2/started"
+
+LOCK_ARG_SPEC = {
+    "lock_namespace": {"type": "str", "default": LOCK_NAMESPACE},
+    "lock_name": {"type": "str", "default": LOCK_NAME},
+}
 
 # Pod Security level every temporary namespace enforces: a pass also proves the
 # workload runs under it (RKE2's CIS profile enforces restricted cluster-wide).
@@ -75,12 +90,14 @@ COMMON_ARG_SPEC = {
     "timeout": {"type": "int", "default": 180},
     "request_timeout": {"type": "int", "default": 20},
     "run_id": {"type": "str"},
+    "cleanup_timeout": {"type": "int", "default": 60},
     # test pods (testpods.py): tolerations, image mirror, pull secrets, image overrides
     "tolerations": {"type": "list", "elements": "dict", "default": []},
     "image_registry": {"type": "str"},
     "image_pull_secrets": {"type": "list", "elements": "str", "default": [], "no_log": False},
     "images": {"type": "dict", "default": {}},
 }
+COMMON_ARG_SPEC.update(LOCK_ARG_SPEC)
 
 
 def common_argument_spec(extra=None):
@@ -111,6 +128,14 @@ class ConfigError(KubeError):
 
 class Unreachable(KubeError):
     """The API server could not be reached (refused, timed out, TLS)."""
+
+
+class NoAnswer(Unreachable):
+    """The request was sent but no answer came within the request timeout (it may have been carried out)."""
+
+
+class LockLost(KubeError):
+    """The run lock this run held was taken over by another run."""
 
 
 class Unauthorized(KubeError):
@@ -188,6 +213,32 @@ def error_from_status(status, body, method, path):
     return _STATUS_ERRORS.get(status, KubeError)(msg, status=status, reason=reason, body=body)
 
 
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+# Methods whose repetition has no further effect: retried after 429/5xx/connection resets.
+IDEMPOTENT_METHODS = ("GET", "HEAD", "PUT", "DELETE")
+
+
+def _timed_out(exc):
+    """Whether a connection-level exception (or its reason) is a time-out."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, socket.timeout) or "timeout" in type(exc).__name__.lower() or "timed out" in to_native(exc).lower():
+            return True
+        exc = getattr(exc, "reason", None)
+        seen += 1
+    return False
+
+
+def retry_delay(attempt, base, cap, retry_after=None, retry_after_cap=None):
+    """Seconds before retry ``attempt`` (1, 2, ...): Retry-After when the server sent one, else exponential."""
+    if retry_after is not None:
+        try:
+            return max(0.0, min(float(retry_after), retry_after_cap if retry_after_cap is not None else cap))
+        except (TypeError, ValueError):
+            pass  # an HTTP date: fall back to the backoff
+    return min(cap, base * (2 ** (attempt - 1)))
+
+
 def _unreachable_message(exc, host):
     """One sentence for a connection-level failure."""
     text = to_native(exc)
@@ -229,18 +280,85 @@ def api_path(api_version, plural, name=None, namespace=None, subresource=None):
     return "/".join(parts)
 
 
+def _pool_retries():
+    """urllib3 retries of our pools: a refused connection once, never a sent request (our own layer decides)."""
+    return urllib3.util.retry.Retry(total=1, connect=1, read=0, status=0, other=0, redirect=0, raise_on_status=False)
+
+
+def microtime(moment=None):
+    """A MicroTime (``2026-12-01T17:03:10.375514Z``): exactly 6 fractional digits, as the API requires."""
+    moment = moment or datetime.datetime.now(datetime.timezone.utc)
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text):
+    """An RFC 3339 time of the API (with or without fraction) as an aware datetime, or None."""
+    if not text:
+        return None
+    value = str(text).replace("Z", "+00:00")
+    for layout in ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z"):
+        try:
+            return datetime.datetime.strptime(value, layout)
+        except ValueError:
+            continue
+    return None
+
+
+def lease_holder(lease, now=None):
+    """What a run lock Lease says: holder run id, host, user, start, renew time, expiry and whether it expired."""
+    spec = (lease or {}).get("spec") or {}
+    annotations = ((lease or {}).get("metadata") or {}).get("annotations") or {}
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    renewed = parse_time(spec.get("renewTime")) or parse_time(spec.get("acquireTime"))
+    duration = spec.get("leaseDurationSeconds") or 0
+    expires = renewed + datetime.timedelta(seconds=duration) if renewed else None
+    return {
+        "run_id": spec.get("holderIdentity"),
+        "host": annotations.get(LOCK_HOST_ANNOTATION),
+        "user": annotations.get(LOCK_USER_ANNOTATION),
+        "started": annotations.get(LOCK_STARTED_ANNOTATION) or spec.get("acquireTime"),
+        "renewed": spec.get("renewTime"),
+        "duration_s": duration,
+        "expires": expires.strftime("%Y-%m-%dT%H:%M:%SZ") if expires else None,
+        "expired": not spec.get("holderIdentity") or expires is None or expires <= now,
+    }
+
+
+def describe_holder(holder):
+    """One phrase naming a lock holder: run id, host, user, start."""
+    return "run %s on host %s by user %s, started %s (lease renewed %s, expires %s unless renewed)" % (
+        holder.get("run_id"), holder.get("host") or "?", holder.get("user") or "?", holder.get("started") or "?",
+        holder.get("renewed") or "?", holder.get("expires") or "?")
+
+
 class Kube:
     """API access for one module run: requests, discovery, CRUD, cleanup, waits."""
+
+    # Bounded retries of idempotent requests after 429, 5xx and connection resets.
+    max_retries = 3
+    retry_backoff = 0.5  # seconds before the first retry, doubled for each further one
+    retry_backoff_cap = 8.0
+    retry_after_cap = 10.0  # Retry-After is honoured up to this many seconds
+    cleanup_interval = 1.0  # seconds between checks that deleted namespaces are gone
 
     def __init__(self, module, client=None):
         self.module = module
         params = module.params
         self.request_timeout = params.get("request_timeout") or 20
         self.run_id = params.get("run_id") or random_suffix(8)
+        self.cleanup_timeout = params.get("cleanup_timeout")
+        if self.cleanup_timeout is None:
+            self.cleanup_timeout = 60
         self._cleanup = []
+        self._unanswered = []  # creates without answer: (api_version, kind, namespace, name, generateName)
         self._resource_lists = {}
+        self._lock = None
+        if params.get("run_id") and params.get("lock_namespace") and params.get("lock_name"):
+            self._lock = {"namespace": params["lock_namespace"], "name": params["lock_name"], "held": False,
+                          "renewed": None, "interval": 10.0}
         self.client = client if client is not None else self._connect()
         self.host = self.client.configuration.host
+        self.renew_lock(force=True)
 
     def _connect(self):
         if not HAS_K8S:
@@ -249,16 +367,20 @@ class Kube:
         from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
 
         server = check_kubeconfig(self.module.params)
-        # Do not repeat a request that timed out (urllib3 retries 3 times by default);
-        # a refused connection may be retried once.
-        urllib3.util.retry.Retry.DEFAULT = urllib3.util.retry.Retry(total=2, connect=1, read=0, status=0, redirect=3)
         if server:
             probe_tcp(server, timeout=self.module.params.get("connect_timeout") or 5)
         # get_api_client runs discovery without a timeout while it builds the
         # client: first prove, with a bounded request, that the server answers.
         self._probe_version()
         try:
-            return get_api_client(module=self.module)
+            client = get_api_client(module=self.module)
+            # Our pools never repeat a sent request (urllib3 retries 3 times by default, also after a
+            # read time-out); request() retries idempotent requests itself. Set per pool manager,
+            # never through urllib3's process-wide Retry.DEFAULT.
+            pool_manager = client.client.client.rest_client.pool_manager
+            pool_manager.connection_pool_kw["retries"] = _pool_retries()
+            pool_manager.clear()
+            return client
         except ApiException as exc:  # the client runs discovery while it is built
             raise error_from_status(exc.status, _decode(exc.body), "GET", "(discovery while connecting)")
         except (urllib3.exceptions.HTTPError, socket.error, OSError) as exc:
@@ -270,12 +392,16 @@ class Kube:
 
     def _probe_version(self):
         """GET /version with the kubeconfig's TLS and credentials, bounded by request_timeout."""
+        # kubernetes.core has no public way to build the configuration without running
+        # discovery; these two private functions exist in the kubernetes.core range pinned in
+        # galaxy.yml (tests/unit/plugins/module_utils/test_kube.py fails when they move).
         from ansible_collections.kubernetes.core.plugins.module_utils.k8s import client as core_client
 
         try:
             configuration = core_client._create_configuration(core_client._create_auth_spec(self.module))
         except Exception as exc:  # kubeconfig parse errors surface as many types
             raise ConfigError("could not load the kubeconfig: %s (%s)" % (to_native(exc), describe_target(self.module.params)))
+        configuration.retries = _pool_retries()
         api = kubernetes.client.ApiClient(configuration)
         try:
             kubernetes.client.VersionApi(api).get_code(_request_timeout=(self.module.params.get("connect_timeout") or 5, self.request_timeout))
@@ -288,19 +414,42 @@ class Kube:
 
     # -- raw requests -------------------------------------------------------
 
-    def request(self, method, path, body=None, query=None, content_type=None, timeout=None):
-        """Send one request; return parsed JSON (or text); raise KubeError."""
+    def request(self, method, path, body=None, query=None, content_type=None, timeout=None, retry=True):
+        """Send one request; return parsed JSON (or text); raise KubeError.
+
+        Idempotent requests (GET, HEAD, PUT, DELETE) are retried, at most
+        ``max_retries`` times with exponential backoff (or the server's
+        Retry-After, capped), after 429, 5xx and connection resets; POST and
+        PATCH never are. A time-out is not retried (NoAnswer).
+        """
+        if self._lock is not None and not self._lock.get("busy"):
+            self.renew_lock()  # throttled: a request every third of the lease duration at most
         query_params = [(k, v) for k, v in (query or {}).items() if v is not None]
         kwargs = {"query_params": query_params, "serialize": False, "_request_timeout": timeout or self.request_timeout}
         if content_type:
             kwargs["content_type"] = content_type
-        try:
-            response = self.client.client.request(method, path, body=body, **kwargs)
-        except DynamicApiError as exc:
-            raise error_from_status(exc.status, _decode(exc.body), method, path)
-        except (urllib3.exceptions.HTTPError, socket.error, OSError) as exc:
-            raise Unreachable(_unreachable_message(exc, self.host))
-        return _decode(response.data)
+        retries = self.max_retries if retry and method.upper() in IDEMPOTENT_METHODS else 0
+        attempt = 0
+        while True:
+            attempt += 1
+            retry_after = None
+            try:
+                response = self.client.client.request(method, path, body=body, **kwargs)
+                return _decode(response.data)
+            except DynamicApiError as exc:
+                error = error_from_status(exc.status, _decode(exc.body), method, path)
+                if exc.status not in RETRY_STATUSES or attempt > retries:
+                    if attempt > 1:
+                        error.message = "%s (after %d attempts)" % (error.message, attempt)
+                        error.args = (error.message,)
+                    raise error
+                retry_after = (getattr(exc, "headers", None) or {}).get("Retry-After")
+            except (urllib3.exceptions.HTTPError, socket.error, OSError) as exc:
+                if _timed_out(exc):
+                    raise NoAnswer(_unreachable_message(exc, self.host))
+                if attempt > retries:
+                    raise Unreachable(_unreachable_message(exc, self.host))
+            time.sleep(retry_delay(attempt, self.retry_backoff, self.retry_backoff_cap, retry_after, self.retry_after_cap))
 
     # -- discovery ----------------------------------------------------------
 
@@ -361,13 +510,46 @@ class Kube:
                 return items
 
     def create(self, obj, dry_run=False, track=True):
-        """Create an object; unless dry-run, remember it for cleanup."""
+        """Create an object; unless dry-run, remember it for cleanup.
+
+        When the create gets no answer (time-out) the server may still have
+        carried it out: the object is looked up (by name, or by our run-id
+        label and generateName prefix); if it exists with our run id it is
+        tracked and returned, else NoAnswer is raised and cleanup() looks for it
+        again (deleting it only when it carries our run id).
+        """
         meta = obj.get("metadata", {})
         path = self._path(obj["apiVersion"], obj["kind"], namespace=meta.get("namespace"))
-        created = self.request("POST", path, body=obj, query={"dryRun": "All" if dry_run else None})
+        try:
+            created = self.request("POST", path, body=obj, query={"dryRun": "All" if dry_run else None})
+        except NoAnswer as exc:
+            if dry_run or not track:
+                raise
+            meta = obj.get("metadata", {})
+            self._unanswered.append((obj["apiVersion"], obj["kind"], meta.get("namespace"), meta.get("name"),
+                                     meta.get("generateName") or ""))
+            found = self._find_ours(*self._unanswered[-1])
+            if len(found) == 1:
+                self.track(dict(found[0], apiVersion=obj["apiVersion"], kind=obj["kind"]))
+                return found[0]
+            raise NoAnswer("%s; the object was not found (yet): cleanup deletes it if it appears with our run id" % exc)
         if track and not dry_run:
             self.track(created)
         return created
+
+    def _find_ours(self, api_version, kind, namespace, name, prefix):
+        """Objects of an unanswered create that exist and carry our run id: by name, else by label and prefix."""
+        try:
+            if name:
+                found = self.get(api_version, kind, name, namespace)
+                found = [found] if found is not None else []
+            else:
+                found = [o for o in self.list(api_version, kind, namespace=namespace,
+                                              label_selector="%s=%s" % (RUN_ID_LABEL, self.run_id))
+                         if o["metadata"]["name"].startswith(prefix)]
+        except KubeError:
+            return []
+        return [o for o in found if ((o.get("metadata") or {}).get("labels") or {}).get(RUN_ID_LABEL) == self.run_id]
 
     def delete(self, api_version, kind, name, namespace=None):
         """Delete (background propagation); True if deleted, False if already gone."""
@@ -402,16 +584,16 @@ class Kube:
         return answer if isinstance(answer, str) else json.dumps(answer)
 
     def service_proxy(self, namespace, service, port, path="/", query=None):
-        """GET through the API server's service proxy; returns text or JSON."""
-        target = "%s:%s" % (service, port) if port else service
-        full = "%s/proxy/%s" % (api_path("v1", "services", target, namespace), path.lstrip("/"))
-        return self.request("GET", full, query=query)
+        """GET through the API server's service proxy; returns text or JSON (not retried: the answer is the backend's)."""
+        full = "%s%s/proxy/%s" % (api_path("v1", "services", service, namespace), ":%s" % quote(str(port), safe="") if port else "",
+                                  path.lstrip("/"))
+        return self.request("GET", full, query=query, retry=False)
 
     def pod_proxy(self, namespace, pod, port, path="/", query=None):
-        """GET through the API server's pod proxy (one given pod); returns text or JSON."""
-        target = "%s:%s" % (pod, port) if port else pod
-        full = "%s/proxy/%s" % (api_path("v1", "pods", target, namespace), path.lstrip("/"))
-        return self.request("GET", full, query=query)
+        """GET through the API server's pod proxy (one given pod of a Service); returns text or JSON."""
+        full = "%s%s/proxy/%s" % (api_path("v1", "pods", pod, namespace), ":%s" % quote(str(port), safe="") if port else "",
+                                  path.lstrip("/"))
+        return self.request("GET", full, query=query, retry=False)
 
     # -- ownership and cleanup ---------------------------------------------
 
@@ -446,22 +628,114 @@ class Kube:
             self.create(copy_body, track=False)
 
     def cleanup(self):
-        """Delete every tracked object, newest first, namespaces last.
+        """Delete every tracked object, newest first, namespaces last, then wait for the namespaces to go.
 
-        Never raises; returns {"deleted": [...], "gone": [...], "failed": [...]}.
+        Never raises; returns {"deleted": [...], "gone": [...], "failed": [...],
+        "stuck": [...]}: ``stuck`` lists the namespaces still there after
+        ``cleanup_timeout`` seconds, each with its phase and status conditions.
         """
-        report = {"deleted": [], "gone": [], "failed": []}
-        ordered = list(reversed(self._cleanup))
+        report = {"deleted": [], "gone": [], "failed": [], "stuck": []}
+        self._lock = None  # our objects go whatever became of the run lock (a LockLost must not keep them)
+        for api_version, kind, namespace, name, prefix in self._unanswered:  # creates that got no answer
+            for item in self._find_ours(api_version, kind, namespace, name, prefix):
+                self._cleanup.append((api_version, kind, item["metadata"]["name"], namespace))
+        ordered = []
+        for entry in reversed(self._cleanup):
+            if entry not in ordered:
+                ordered.append(entry)
         ordered.sort(key=lambda item: item[1] == "Namespace")
+        namespaces = []
         for api_version, kind, name, namespace in ordered:
             label = "%s/%s" % (kind, name) if not namespace else "%s/%s/%s" % (kind, namespace, name)
             try:
                 deleted = self.delete(api_version, kind, name, namespace)
                 report["deleted" if deleted else "gone"].append(label)
+                if kind == "Namespace" and api_version == "v1" and deleted:
+                    namespaces.append(name)
             except KubeError as exc:
                 report["failed"].append("%s: %s" % (label, exc))
         self._cleanup = []
+        self._unanswered = []
+        report["stuck"] = self.wait_namespaces_gone(namespaces, self.cleanup_timeout)
         return report
+
+    def wait_namespaces_gone(self, names, timeout):
+        """Wait (bounded) until the namespaces are gone; returns those still there with phase and conditions."""
+        pending = list(names)
+        deadline = time.monotonic() + max(timeout, 0)
+        states = {}
+        while pending:
+            still = []
+            for name in pending:
+                try:
+                    current = self.get("v1", "Namespace", name)
+                except KubeError as exc:
+                    states[name] = {"namespace": name, "phase": "unknown", "conditions": [], "error": to_native(exc)}
+                    still.append(name)
+                    continue
+                if current is not None:
+                    status = current.get("status") or {}
+                    states[name] = {"namespace": name, "phase": status.get("phase"),
+                                    "conditions": status.get("conditions") or []}
+                    still.append(name)
+            pending = still
+            remaining = deadline - time.monotonic()
+            if not pending or remaining <= 0:
+                break
+            time.sleep(min(self.cleanup_interval, remaining))
+        return [states[name] for name in pending]
+
+    # -- run lock -----------------------------------------------------------
+
+    def _lease_path(self, namespace, name=None):
+        return api_path("coordination.k8s.io/v1", "leases", name, namespace)
+
+    def read_lease(self, namespace, name):
+        """The Lease, or None."""
+        try:
+            return self.request("GET", self._lease_path(namespace, name))
+        except NotFound:
+            return None
+
+    def renew_lock(self, force=False):
+        """Renew the run lock (a Lease whose holder is our run id) when it is due; raise LockLost when taken over.
+
+        Called when the Kube is built, before requests and inside every wait
+        (throttled to every third of the lease duration), so modules need no code
+        for it. Nothing happens when no run id was given or the Lease is not ours
+        (a module run on its own, check mode).
+        """
+        lock = self._lock
+        if lock is None or (not force and lock["renewed"] is not None
+                            and time.monotonic() - lock["renewed"] < lock["interval"]):
+            return
+        lock["renewed"] = time.monotonic()
+        lock["busy"] = True
+        try:
+            self._renew(lock)
+        finally:
+            lock["busy"] = False
+
+    def _renew(self, lock):
+        try:
+            lease = self.read_lease(lock["namespace"], lock["name"])
+        except KubeError:
+            return  # RBAC or API trouble: the next wait tries again
+        holder = lease_holder(lease)
+        if lease is None or holder["run_id"] != self.run_id:
+            if lock["held"]:
+                raise LockLost("the run lock %s/%s of run %s was taken over: %s" % (
+                    lock["namespace"], lock["name"], self.run_id,
+                    describe_holder(holder) if lease is not None else "the Lease was deleted"))
+            self._lock = None  # not a locked run: stop looking
+            return
+        lease["spec"]["renewTime"] = microtime()
+        try:
+            self.request("PUT", self._lease_path(lock["namespace"], lock["name"]), body=lease)
+        except KubeError:
+            return  # a conflict or API trouble: the next wait tries again
+        lock["held"] = True
+        lock["interval"] = max(1.0, (lease["spec"].get("leaseDurationSeconds") or 30) / 3.0)
 
     # -- waits --------------------------------------------------------------
 
@@ -473,6 +747,7 @@ class Kube:
         deadline = time.monotonic() + timeout
         state = None
         while True:
+            self.renew_lock()
             outcome = probe()
             done, state = outcome if isinstance(outcome, tuple) else (outcome, state)
             if done:
@@ -595,6 +870,17 @@ def probe_tcp(host_url, timeout=5.0):
 # --------------------------------------------------------------------------- module runner
 
 
+def stuck_message(stuck, timeout):
+    """One sentence naming the namespaces still there after cleanup and their True conditions."""
+    parts = []
+    for item in stuck:
+        reasons = ["%s: %s" % (c.get("reason") or c.get("type"), c.get("message")) for c in item.get("conditions") or []
+                   if c.get("status") == "True"]
+        detail = ("; " + "; ".join(reasons)) if reasons else (", " + item["error"] if item.get("error") else "")
+        parts.append("%s (%s%s)" % (item["namespace"], item.get("phase") or "?", detail))
+    return "namespace(s) still not gone %ss after deletion: %s" % (timeout, ", ".join(parts))
+
+
 def run_requirement(module, requirement, verify, kube_factory=Kube):
     """Run ``verify(kube, params, result)`` for a requirement module and exit.
 
@@ -624,6 +910,9 @@ def run_requirement(module, requirement, verify, kube_factory=Kube):
                 result.add_evidence("cleanup", report)
             if report["failed"]:
                 result.error("cleanup", "could not delete: %s" % "; ".join(report["failed"]), cause="api_unavailable")
+            if report["stuck"]:
+                result.error("cleanup_namespaces", stuck_message(report["stuck"], kube.cleanup_timeout),
+                             observed=report["stuck"], expected="deleted namespaces gone", cause="namespace_terminating")
     if status is not None and result.has_failures():
         status = None  # an override (e.g. not_applicable) never hides a failure
     module.exit_json(changed=False, result=validate_result(result.finish(status)))

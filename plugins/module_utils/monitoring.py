@@ -14,17 +14,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
-import traceback
 
-try:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    HAS_PROMETHEUS_CLIENT = True
-    PROMETHEUS_CLIENT_ERROR = None
-except ImportError:
-    HAS_PROMETHEUS_CLIENT = False
-    PROMETHEUS_CLIENT_ERROR = traceback.format_exc()
-
+from ansible_collections.ai_conformance.rke2.plugins.module_utils import accelerator_metrics
+from ansible_collections.ai_conformance.rke2.plugins.module_utils import accelerators
 from ansible_collections.ai_conformance.rke2.plugins.module_utils import status as k8s_status
 
 MONITORING_GROUP = "monitoring.coreos.com"
@@ -230,14 +222,14 @@ def evaluate_count(samples, expected):
 
 
 def exposed_value(text, sample_name, labels=None):
-    """Value of the sample ``sample_name`` with ``labels`` in Prometheus text ``text`` (prometheus_client's parser), or None."""
-    if not HAS_PROMETHEUS_CLIENT:
-        raise ImportError("the prometheus_client Python library is required: %s" % PROMETHEUS_CLIENT_ERROR)
+    """Value of the sample ``sample_name`` with ``labels`` in Prometheus text ``text``, or None.
+
+    Parsed with prometheus_client (``accelerator_metrics.parse_metrics``; raises MetricsFormatError).
+    """
     wanted = labels or {}
-    for family in text_string_to_metric_families(text or ""):
-        for sample in family.samples:
-            if sample.name == sample_name and all(sample.labels.get(k) == v for k, v in wanted.items()):
-                return sample.value
+    for sample in accelerator_metrics.parse_metrics(text):
+        if sample["metric"] == sample_name and all(sample["labels"].get(k) == v for k, v in wanted.items()):
+            return sample["value"]
     return None
 
 
@@ -275,12 +267,7 @@ def metric_listed(resource_list, metric, resource="pods"):
 
 def accelerator_nodes(nodes, resource):
     """Names of the nodes with allocatable ``resource`` (e.g. ``nvidia.com/gpu``) above zero."""
-    found = []
-    for node in nodes or []:
-        allocatable = ((node.get("status") or {}).get("allocatable") or {}).get(resource)
-        if (parse_quantity(allocatable) or 0) > 0:
-            found.append((node.get("metadata") or {}).get("name"))
-    return sorted(found)
+    return sorted(n["metadata"]["name"] for n in accelerators.accelerator_nodes(nodes, {"resource": resource})[0])
 
 
 def metric_values(metric_value_list):

@@ -39,6 +39,37 @@ def describe_version(version):
     }
 
 
+def _platform_of(version):
+    if "+rke2" in version:
+        return "rke2"
+    if "+k3s" in version:
+        return "k3s"
+    return "kubernetes"
+
+
+def describe_nodes(info, nodes):
+    """``info`` (describe_version) completed from the nodes: kubelet versions, platform and its version.
+
+    The distribution's version is what the kubelets report (v1.34.9+rke2r1), also where the server's
+    gitVersion has no suffix; with several versions (an upgrade under way) the oldest is the platform's.
+    """
+    versions = sorted(set(
+        ((n.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion") for n in nodes
+        if ((n.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion")), key=_version_key)
+    info = dict(info, node_versions=versions)
+    distro = [v for v in versions if _platform_of(v) != "kubernetes"]
+    if distro:
+        info["platform_version"] = distro[0]
+        info["platform"] = _platform_of(distro[0])
+    else:
+        info["platform_version"] = info.get("git_version", "")
+    return info
+
+
+def _version_key(version):
+    return [int(n) for n in re.findall(r"\d+", version)]
+
+
 def access_problems(answers):
     """Sentences for every denied SelfSubjectAccessReview ([(attributes, status)])."""
     problems = []

@@ -25,6 +25,8 @@ IMAGES = {
     "busybox": "registry.k8s.io/e2e-test-images/busybox:1.36.1-1",
     # netexec HTTP backends, curl client, generic test server
     "agnhost": "registry.k8s.io/e2e-test-images/agnhost:2.53",
+    # sh, ls; nvidia-smi is injected by the NVIDIA Container Toolkit (NVIDIA_DRIVER_CAPABILITIES=utility)
+    "cuda": "nvcr.io/nvidia/cuda:13.0.2-base-ubuntu24.04",
 }
 
 # Non-root numeric identity of every test container ("nobody").
@@ -97,13 +99,16 @@ class PodBuilder:
     ``image_pull_secrets`` and ``images`` (see ``kube.COMMON_ARG_SPEC``).
     """
 
-    def __init__(self, params=None):
+    def __init__(self, params=None, image_overrides=None):
+        """``image_overrides`` ({key: reference or None}) come from a module's own ``image`` options;
+        set ones replace table entries like ``images`` does (and are mirrored by ``image_registry`` too)."""
         params = params or {}
         self.tolerations = [dict(t) for t in params.get("tolerations") or []]
         self.registry = params.get("image_registry") or None
         # copied into the temporary namespace under their own name (Kube.temp_namespace)
         self.pull_secrets = [ref.rpartition("/")[2] for ref in params.get("image_pull_secrets") or []]
         self.overrides = dict(params.get("images") or {})
+        self.overrides.update((key, ref) for key, ref in (image_overrides or {}).items() if ref)
 
     def image(self, key):
         """The reference to pull for image ``key`` of ``IMAGES`` (override, then mirror)."""
@@ -157,8 +162,8 @@ class PodBuilder:
         return result
 
     def pod_spec(self, containers, restart_policy="Never", node_name=None, node_selector=None,
-                 accelerator_resources=(), resource_claims=None, affinity=None):
-        """A restricted pod spec for ``containers`` (from ``container()``)."""
+                 accelerator_resources=(), resource_claims=None, affinity=None, runtime_class=None):
+        """A restricted pod spec for ``containers`` (from ``container()``); ``runtime_class`` names a RuntimeClass."""
         resources = set(accelerator_resources or ())
         for item in containers:
             for section in ("requests", "limits"):
@@ -184,6 +189,8 @@ class PodBuilder:
             spec["affinity"] = affinity
         if resource_claims:
             spec["resourceClaims"] = list(resource_claims)
+        if runtime_class:
+            spec["runtimeClassName"] = runtime_class
         return spec
 
     def pod(self, name, namespace, containers, labels=None, annotations=None, **spec_options):

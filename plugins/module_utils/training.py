@@ -30,9 +30,14 @@ Profile keys:
     object: its container lacks ``image``) and ``container_path`` (where the
     valid variant gets its image).
 ``job``
-    The reconciliation job: ``plural``, ``kind``, ``template``,
-    ``container_path``, ``pod_selector`` (``{name}`` is the job name) and
-    ``adapter`` (a key of ``JOB_STATE_ADAPTERS``).
+    The reconciliation job: ``plural``, ``kind``, ``template`` (the job
+    without pod template), ``replica_path`` (the replica whose ``template``
+    the test-pod builder fills), ``container`` (``name``, ``image`` key of
+    ``testpods.IMAGES``, ``command``), ``pod_selector`` (``{name}`` is the
+    job name) and ``adapter`` (a key of ``JOB_STATE_ADAPTERS``).
+
+Every verdict below is a *cause* of the status policy (``policy.CAUSES``),
+``None`` when the check passed; the module records it with ``ResultBuilder.outcome``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -42,6 +47,7 @@ __metaclass__ = type
 import copy
 import re
 
+from ansible_collections.ai_conformance.rke2.plugins.module_utils import policy
 from ansible_collections.ai_conformance.rke2.plugins.module_utils import status as k8s_status
 
 # --------------------------------------------------------------------------
@@ -105,7 +111,9 @@ KUBEFLOW_TRAINING = {
     # One Master replica only: v1.8 adds its wait-for-master init container to
     # Worker pods only, so the job needs nothing but this one image. The
     # operator requires a container named "pytorch"; it does not care what the
-    # image is, only that the container exits 0.
+    # image is, only that the container exits 0. The replica's pod template is
+    # built by the test-pod builder (testpods.PodBuilder: restricted, requests
+    # and limits, tolerations, the mirrored test image), see ``render_job``.
     "job": {
         "plural": "pytorchjobs",
         "kind": "PyTorchJob",
@@ -115,40 +123,22 @@ KUBEFLOW_TRAINING = {
             "metadata": {"name": "aic-reconcile"},
             "spec": {
                 "runPolicy": {"cleanPodPolicy": "None", "backoffLimit": 0},
-                "pytorchReplicaSpecs": {
-                    "Master": {
-                        "replicas": 1,
-                        "restartPolicy": "Never",
-                        "template": {
-                            "spec": {
-                                "containers": [
-                                    {
-                                        "name": "pytorch",
-                                        "command": ["sh", "-c", "echo robust_controller reconciliation probe; exit 0"],
-                                        "resources": {
-                                            "requests": {"cpu": "10m", "memory": "16Mi"},
-                                            "limits": {"cpu": "100m", "memory": "64Mi"},
-                                        },
-                                    }
-                                ]
-                            }
-                        },
-                    }
-                },
+                "pytorchReplicaSpecs": {"Master": {"replicas": 1, "restartPolicy": "Never"}},
             },
         },
-        "container_path": ["spec", "pytorchReplicaSpecs", "Master", "template", "spec", "containers", 0],
+        "replica_path": ["spec", "pytorchReplicaSpecs", "Master"],
+        # image: key of the test image table (testpods.IMAGES); busybox has /bin/sh, all the job runs
+        "container": {
+            "name": "pytorch",
+            "image": "busybox",
+            "command": ["sh", "-c", "echo robust_controller reconciliation probe; exit 0"],
+        },
         "pod_selector": "training.kubeflow.org/job-name={name}",
         "adapter": "kubeflow_job_conditions",
     },
 }
 
 OPERATORS = {"kubeflow_training": KUBEFLOW_TRAINING}
-
-# Small and mirrored almost everywhere; it has /bin/sh, which is all the
-# reconciliation job runs. Not a PyTorch image: the operator only needs a
-# container named "pytorch" that exits 0.
-DEFAULT_JOB_IMAGE = "docker.io/library/busybox:1.36.1"
 
 
 def operator_profile(name):
@@ -413,49 +403,83 @@ def classify_admission(status_code, body, kind=None):
     return info
 
 
-def evaluate_invalid_probe(answer, expected_webhooks, kind="object"):
-    """Turn the classified answer to the invalid probe into a check verdict.
+def environment_cause(answer):
+    """Policy cause of an admission answer that says nothing about the operator (RBAC, quota, 5xx, ...)."""
+    by_text = policy.classify_message(answer.get("message"))
+    if by_text:
+        return by_text
+    outcome, code = answer["outcome"], answer.get("code")
+    if outcome == FORBIDDEN:
+        return "rbac"
+    if outcome == NOT_SERVED:
+        return "not_installed"
+    if code == 429 or (isinstance(code, int) and code >= 500):
+        return "api_unavailable"
+    if code in (400, 422):
+        return "invalid_request"
+    return "api_unavailable" if code else "internal"
 
-    Returns ``(status, message)`` with status ``passed`` / ``failed`` /
-    ``error``: passed only when one of ``expected_webhooks`` denied it.
+
+def _unreachable(answer, kind, expected_webhooks):
+    """(cause, message) when a registered webhook could not be called."""
+    if expected_webhooks and answer["webhook"] not in expected_webhooks:
+        return "policy_webhook", ('admission webhook "%s" (not the operator\'s) could not be called for the %s: %s'
+                                  % (answer["webhook"], kind, answer["message"]))
+    # the operator's endpoints are checked separately (webhook_endpoints): the apiserver cannot reach them
+    return "network_policy", 'admission webhook "%s" is registered but the apiserver could not call it: %s' % (
+        answer["webhook"], answer["message"])
+
+
+def evaluate_invalid_probe(answer, expected_webhooks, kind="object"):
+    """Verdict on the classified answer to the invalid probe: ``(cause, message)``, cause None = passed.
+
+    Passed only when one of ``expected_webhooks`` denied it; an acceptance or a
+    rejection by the CRD schema is ``capability``; a denial by another webhook
+    (Kyverno, Gatekeeper, ...) is ``policy_webhook``; the rest is the environment.
     """
     outcome = answer["outcome"]
     if outcome == WEBHOOK_DENIED:
         if not expected_webhooks or answer["webhook"] in expected_webhooks:
-            return "passed", 'the invalid %s was rejected by admission webhook "%s": %s' % (
+            return None, 'the invalid %s was rejected by admission webhook "%s": %s' % (
                 kind, answer["webhook"], answer["denial"])
-        return "error", ('the invalid %s was denied by another admission webhook "%s" (%s), so the operator\'s '
-                         'webhook (%s) could not be shown to reject it' % (
-                             kind, answer["webhook"], answer["denial"], ", ".join(expected_webhooks)))
+        return "policy_webhook", ('the invalid %s was denied by another admission webhook "%s" (%s), so the operator\'s '
+                                  'webhook (%s) could not be shown to reject it' % (
+                                      kind, answer["webhook"], answer["denial"], ", ".join(expected_webhooks)))
     if outcome == ACCEPTED:
-        return "failed", ("the invalid %s was not rejected by any admission webhook: the server accepted it "
-                          "(HTTP %s)" % (kind, answer["code"]))
+        return "capability", ("the invalid %s was not rejected by any admission webhook: the server accepted it "
+                              "(HTTP %s)" % (kind, answer["code"]))
     if outcome == SCHEMA_REJECTED:
-        return "failed", ("the invalid %s was rejected by the CRD's OpenAPI schema, not by an admission webhook: %s"
-                          % (kind, answer["message"]))
+        return "capability", ("the invalid %s was rejected by the CRD's OpenAPI schema, not by an admission webhook: %s"
+                              % (kind, answer["message"]))
     if outcome == WEBHOOK_UNREACHABLE:
-        return "error", 'admission webhook "%s" is registered but the apiserver could not call it: %s' % (
-            answer["webhook"], answer["message"])
-    if outcome == FORBIDDEN:
-        return "error", "not allowed to create the %s (RBAC): %s" % (kind, answer["message"])
-    if outcome == NOT_SERVED:
-        return "error", "the %s could not be submitted: %s" % (kind, answer["message"])
-    return "error", "unexpected answer to the dry-run create of the %s (HTTP %s): %s" % (
+        return _unreachable(answer, kind, expected_webhooks)
+    if outcome == FORBIDDEN and not policy.classify_message(answer["message"]):
+        return "rbac", "not allowed to create the %s (RBAC): %s" % (kind, answer["message"])
+    return environment_cause(answer), "the invalid %s could not be submitted (HTTP %s): %s" % (
         kind, answer["code"], answer["message"])
 
 
-def evaluate_valid_probe(answer, kind="object"):
-    """``(status, message)`` for the dry-run create of the valid probe."""
+def evaluate_valid_probe(answer, expected_webhooks, kind="object"):
+    """Verdict on the dry-run create of the valid probe: ``(cause, message)``, cause None = passed.
+
+    A denial by the operator's own webhook or a rejection by its CRD schema is
+    ``capability``; a denial by any other webhook (a policy engine) is
+    ``policy_webhook``, naming it.
+    """
     outcome = answer["outcome"]
     if outcome == ACCEPTED:
-        return "passed", "the valid %s was accepted by server-side dry-run" % kind
+        return None, "the valid %s was accepted by server-side dry-run" % kind
     if outcome == WEBHOOK_DENIED:
-        return "failed", 'the valid %s was denied by admission webhook "%s": %s' % (kind, answer["webhook"], answer["denial"])
+        if expected_webhooks and answer["webhook"] not in expected_webhooks:
+            return "policy_webhook", ('the valid %s was denied by admission webhook "%s", which is not the operator\'s '
+                                      '(%s): %s' % (kind, answer["webhook"], ", ".join(expected_webhooks), answer["denial"]))
+        return "capability", 'the valid %s was denied by admission webhook "%s": %s' % (kind, answer["webhook"], answer["denial"])
     if outcome == SCHEMA_REJECTED:
-        return "failed", "the valid %s was rejected by the CRD schema: %s" % (kind, answer["message"])
+        return "capability", "the valid %s was rejected by the CRD schema: %s" % (kind, answer["message"])
     if outcome == WEBHOOK_UNREACHABLE:
-        return "error", 'admission webhook "%s" could not be called: %s' % (answer["webhook"], answer["message"])
-    return "error", "the valid %s could not be submitted (HTTP %s): %s" % (kind, answer["code"], answer["message"])
+        return _unreachable(answer, kind, expected_webhooks)
+    return environment_cause(answer), "the valid %s could not be submitted (HTTP %s): %s" % (
+        kind, answer["code"], answer["message"])
 
 
 # --------------------------------------------------------------------------
@@ -478,15 +502,16 @@ def render_probe(profile, namespace, name=None, image=None):
     return obj
 
 
-def render_job(profile, namespace, image, name=None, labels=None):
-    """The reconciliation job: one replica whose container runs ``image`` and exits 0."""
-    if not image:
-        raise ValueError("the reconciliation job needs an image")
+def render_job(profile, namespace, builder, name=None, labels=None):
+    """The reconciliation job: one replica whose pod template comes from the test-pod builder."""
+    spec = profile["job"]["container"]
     obj = copy.deepcopy(profile["job"]["template"])
     obj["metadata"] = {"name": name or obj["metadata"]["name"], "namespace": namespace}
     if labels:
         obj["metadata"]["labels"] = dict(labels)
-    _at(obj, profile["job"]["container_path"])["image"] = image
+    container = builder.container(spec["name"], spec["image"], command=spec["command"])
+    replica = _at(obj, profile["job"]["replica_path"])
+    replica["template"] = builder.template([container], labels=labels, restart_policy=replica.get("restartPolicy", "Never"))
     return obj
 
 
@@ -571,14 +596,24 @@ def summarize_pods(pods):
     return rows
 
 
-IMAGE_PROBLEMS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
+def evaluate_job_pods(pods, container_name):
+    """Did the job's pods really run? ``(cause, message)``; cause None when every ``container_name`` exited 0.
 
-
-def pods_image_problem(pods):
-    """The first image pull problem among the pods (``"pod: reason: message"``) or None."""
+    A controller that reports Succeeded while no pod ran, or while its pod did
+    not exit 0, has not reconciled the job (``capability``).
+    """
+    if not pods:
+        return "capability", "no pod of the job exists: nothing was run"
+    bad = []
     for row in summarize_pods(pods):
-        for entry in row["containers"]:
-            if entry.get("waiting") in IMAGE_PROBLEMS:
-                return "%s: %s%s" % (row["name"], entry["waiting"],
-                                     (": %s" % entry["message"]) if entry.get("message") else "")
-    return None
+        entry = next((c for c in row["containers"] if c["name"] == container_name), None)
+        if entry is None:
+            bad.append("%s: container %s has no status" % (row["name"], container_name))
+        elif entry.get("exitCode") is None:
+            bad.append("%s: container %s has not terminated (%s)" % (
+                row["name"], container_name, entry.get("waiting") or ("running" if entry.get("running") else "no state")))
+        elif entry["exitCode"] != 0:
+            bad.append("%s: container %s exited %s (%s)" % (row["name"], container_name, entry["exitCode"], entry.get("reason")))
+    if bad:
+        return "capability", "; ".join(bad)
+    return None, "%s exited 0" % ", ".join("%s/%s" % (p["metadata"]["name"], container_name) for p in pods)

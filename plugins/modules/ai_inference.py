@@ -24,8 +24,17 @@ description:
     C(x-ai-model=model-b) only to backend b and whose second rule splits all other requests by O(weights) between
     a and b; once the Gateway is C(Programmed) and the route C(Accepted) and C(ResolvedRefs), a client pod sends
     O(requests) requests of each kind to the Gateway's address and prints the counts.
+  - Before that the client sends control requests straight to both backend Services (not through the Gateway); they
+    prove the client image and the pod network work. When they get no answer the traffic checks are errors (cause
+    C(network_policy), or C(test_tooling) when the client cannot run curl), never failures of routing.
   - Passes when every request with the header reached backend b and the weighted split is within O(tolerance)
-    percentage points of the weights. Any header request reaching a, or any request that failed, fails the check.
+    percentage points of the weights; with both weights above 0 each backend must receive traffic. Any header request
+    reaching a, or any request that failed, fails the check. The routed traffic checks exercise the capability; the
+    GatewayClass, Gateway and HTTPRoute status checks only inspect.
+  - The backends and the client come from the collection's test-pod builder (Pod Security C(restricted),
+    requests/limits, the common O(tolerations), image C(agnhost) of the table of test images, O(image_registry));
+    the temporary namespace enforces C(restricted). Pods that cannot start are errors naming the cause (image pull,
+    still pulling at the timeout, untolerated taint, Pod Security, quota, LimitRange, webhook).
   - Everything it created is deleted before it returns, also after a failure.
 options:
   controller_name:
@@ -48,7 +57,10 @@ options:
     default: true
   requests:
     description:
-      - Number of requests the client sends with the header, and again without it.
+      - Number of requests the client sends with the header, and again without it; at most 10000.
+      - Must be large enough that a router splitting exactly by O(weights) passes the O(tolerance) with a probability
+        of at least 99.9 % (exact binomial probabilities); a smaller number is rejected with the minimum, for example
+        177 for the default weights and tolerance.
     type: int
     default: 200
   weights:
@@ -59,20 +71,10 @@ options:
     default: [80, 20]
   tolerance:
     description:
-      - How far, in percentage points, the observed share of backend b may be from its weight's share.
+      - How far, in percentage points, the observed share of backend b may be from its weight's share; above 0 and
+        at most 25 (a wider tolerance would pass a router that ignores the weights).
     type: float
     default: 10
-  backend_image:
-    description:
-      - Image of the two backends; it runs C(netexec --http-port=8080) (agnhost) and must answer C(/hostname)
-        with the pod name.
-    type: str
-    default: registry.k8s.io/e2e-test-images/agnhost:2.53
-  client_image:
-    description:
-      - Image of the client pod; it needs C(/bin/sh) and C(curl) (agnhost is alpine with both).
-    type: str
-    default: registry.k8s.io/e2e-test-images/agnhost:2.53
   listener_port:
     description:
       - Port of the Gateway's HTTP listener. Traefik only accepts a listener whose port is one of its entry
@@ -137,9 +139,10 @@ result:
 
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
-from ansible_collections.ai_conformance.rke2.plugins.module_utils import discovery
+from ansible_collections.ai_conformance.rke2.plugins.module_utils import discovery, policy, testpods
 from ansible_collections.ai_conformance.rke2.plugins.module_utils import gateway as gw
 from ansible_collections.ai_conformance.rke2.plugins.module_utils.kube import (
+    KubeError,
     Stuck,
     WaitTimeout,
     common_argument_spec,
@@ -176,7 +179,7 @@ def check_api_resources(kube, result):
     if ok:
         result.passed("gateway_api_resources", message, observed, expected)
     else:
-        result.failed("gateway_api_resources", message, observed, expected)
+        result.failed("gateway_api_resources", message, observed, expected, cause="not_installed")
     return set(r["name"] for r in rows)
 
 
@@ -198,11 +201,12 @@ def check_controller(kube, params, result, check_mode):
     if params.get("gateway_class"):
         gatewayclass = kube.get(gw.V1, "GatewayClass", params["gateway_class"])
         if gatewayclass is None:
-            result.error(name, "GatewayClass %s (option gateway_class) does not exist" % params["gateway_class"], expected=expected)
+            result.error(name, "GatewayClass %s (option gateway_class) does not exist" % params["gateway_class"], expected=expected,
+                         cause="no_test_target")
             return None
         if (gatewayclass.get("spec") or {}).get("controllerName") != controller:
             result.error(name, "GatewayClass %s belongs to controller %s, not %s (option controller_name)" % (
-                params["gateway_class"], gatewayclass["spec"].get("controllerName"), controller), expected=expected)
+                params["gateway_class"], gatewayclass["spec"].get("controllerName"), controller), expected=expected, cause="no_test_target")
             return None
     else:
         gatewayclass = gw.pick_gatewayclass(kube.list(gw.V1, "GatewayClass"), controller)
@@ -270,49 +274,89 @@ def _wait_object(kube, params, kind, name, namespace, evaluate, rejected=None):
     return True, state["message"], state["object"]
 
 
-def create_traffic_objects(kube, params, class_name):
+def create_traffic_objects(kube, params, class_name, builder):
     """Namespace, backends, Gateway and HTTPRoute; returns the namespace."""
     namespace = kube.temp_namespace(REQUIREMENT)
     labels = kube.labels(REQUIREMENT)
     for backend in (gw.BACKEND_A, gw.BACKEND_B):
-        for obj in gw.render_backend(backend, namespace, params["backend_image"], labels):
+        for obj in gw.render_backend(backend, namespace, builder, labels):
             kube.create(obj)
     kube.create(gw.render_gateway(GATEWAY_NAME, namespace, class_name, params["listener_port"], labels))
     kube.create(gw.render_httproute(ROUTE_NAME, namespace, GATEWAY_NAME, params["weights"], labels))
     return namespace
 
 
-def wait_backends(kube, params, result, namespace):
+def explain_pods(kube, namespace, selector, owners=("ReplicaSet", "Deployment")):
+    """(cause, message) for test pods that did not come up: pods the controllers could not create (admission:
+    Pod Security, quota, LimitRange, webhook), then each pod's own state (image pull, taints, still pulling), or None."""
+    events = kube.list("v1", "Event", namespace=namespace)
+    for event in events:
+        involved = event.get("involvedObject") or {}
+        if involved.get("kind") in owners and event.get("reason") == "FailedCreate":
+            cause = policy.classify_message(event.get("message"))
+            if cause:
+                return cause, "%s %s could not create its pod: %s" % (involved.get("kind"), involved.get("name"), event.get("message"))
+    by_pod = {}
+    for event in events:
+        involved = event.get("involvedObject") or {}
+        if involved.get("kind") == "Pod":
+            by_pod.setdefault(involved.get("name"), []).append(event)
+    for pod in kube.list("v1", "Pod", namespace=namespace, label_selector=selector):
+        classified = policy.classify_pod(pod, by_pod.get(pod["metadata"]["name"], []))
+        if classified:
+            return classified
+    return None
+
+
+def _stopped(kube, result, name, what, exc, namespace, selector):
+    """Record an error for pods that did not reach their goal, with the cause the policy names."""
+    if isinstance(exc, Stuck) and policy.status_for(exc.cause) == "error":
+        result.error(name, "%s: %s" % (what, exc), cause=exc.cause)
+        return
+    explained = explain_pods(kube, namespace, selector)
+    if explained:
+        result.error(name, "%s: %s" % (what, explained[1]), observed=str(exc), cause=explained[0])
+    else:
+        result.error(name, "%s: %s" % (what, exc), cause="timeout")
+
+
+def wait_backends(kube, params, result, namespace, builder):
     name = "traffic_backends"
     try:
         state = kube.wait_for_pods(namespace, BACKEND_SELECTOR, 2, "Running", timeout=params["timeout"])
     except (Stuck, WaitTimeout) as exc:
-        result.error(name, "the backend pods (image %s) did not become ready: %s" % (params["backend_image"], exc))
+        _stopped(kube, result, name, "the backend pods (image %s) did not become ready" % builder.image("agnhost"), exc,
+                 namespace, BACKEND_SELECTOR)
         return False
     result.passed(name, "backends %s and %s are ready" % (gw.BACKEND_A, gw.BACKEND_B), observed=state)
     return True
 
 
-def run_client(kube, params, result, namespace, targets):
+def run_client(kube, params, result, namespace, targets, builder):
     """Run the client pod to completion; returns the parsed output or None (error recorded)."""
     hostname = gw.route_hostname(namespace)
-    manifest = gw.render_client_pod(CLIENT_NAME, namespace, params["client_image"], targets, hostname, params["requests"],
+    manifest = gw.render_client_pod(CLIENT_NAME, namespace, builder, targets, hostname, params["requests"],
                                     kube.labels(REQUIREMENT), params["warmup"], params["client_request_timeout"])
-    kube.create(manifest)
+    try:
+        kube.create(manifest)
+    except KubeError as exc:
+        result.from_exception("gateway_routes_traffic", exc, "the client pod was not admitted")
+        return None
     deadline = gw.client_deadline(params["requests"], params["warmup"], params["client_request_timeout"])
     selector = "%s=client" % gw.COMPONENT_LABEL
     try:
         kube.wait_for_pods(namespace, selector, 1, "Succeeded", timeout=deadline + params["timeout"])
     except (Stuck, WaitTimeout) as exc:
         result.add_evidence("client-log", _client_log(kube, namespace), "text")
-        result.error("gateway_routes_traffic", "the client pod (image %s) did not complete: %s" % (params["client_image"], exc))
+        _stopped(kube, result, "gateway_routes_traffic", "the client pod (image %s) did not complete" % builder.image("agnhost"),
+                 exc, namespace, selector)
         return None
     log = _client_log(kube, namespace)
     result.add_evidence("client-log", log, "text")
     parsed = gw.parse_client_output(log)
     if not parsed["done"] or parsed["problems"]:
-        result.error("gateway_routes_traffic", "the client's output is incomplete (%s)" % (
-            "; ".join(parsed["problems"]) or "no final line"))
+        result.error("gateway_routes_traffic", "the client's output is incomplete (%s); does the client image (%s) run /bin/sh "
+                     "and curl?" % ("; ".join(parsed["problems"]) or "no final line", builder.image("agnhost")), cause="test_tooling")
         return None
     return parsed
 
@@ -324,10 +368,38 @@ def _client_log(kube, namespace):
         return "(log not available: %s)" % exc
 
 
+def _network_policies(kube, namespace):
+    """Names and pod selectors of the NetworkPolicies in the test namespace (evidence for a failed control)."""
+    try:
+        items = kube.list("networking.k8s.io/v1", "NetworkPolicy", namespace=namespace)
+    except KubeError:
+        return []
+    return [{"name": p["metadata"]["name"], "podSelector": (p.get("spec") or {}).get("podSelector"),
+             "policyTypes": (p.get("spec") or {}).get("policyTypes")} for p in items]
+
+
+def check_control(kube, result, namespace, control):
+    """The control requests answered; otherwise every traffic check is an error with the policy's cause."""
+    ok, cause, message = gw.evaluate_control(control)
+    if ok:
+        return True
+    policies = _network_policies(kube, namespace)
+    if policies and cause == "network_policy":
+        message += "; NetworkPolicies in namespace %s: %s" % (namespace, ", ".join(p["name"] for p in policies))
+    observed = {"control": control, "network_policies": policies}
+    result.error("gateway_routes_traffic", message, observed=observed, expected="answers from both backends straight through their Services",
+                 cause=cause)
+    for name in ("header_routing", "weighted_split"):
+        result.error(name, "routing not judged: %s" % message, cause=cause)
+    return False
+
+
 def check_traffic(kube, params, result, class_name):
     """Route real requests through a temporary Gateway and evaluate the counts."""
-    namespace = create_traffic_objects(kube, params, class_name)
-    if not wait_backends(kube, params, result, namespace):
+    builder = testpods.PodBuilder(params)
+    result.add_evidence("test-images", builder.images_used(["agnhost"]))
+    namespace = create_traffic_objects(kube, params, class_name, builder)
+    if not wait_backends(kube, params, result, namespace, builder):
         skip_traffic(result, "the backends are not ready", after="traffic_backends")
         return
 
@@ -359,42 +431,45 @@ def check_traffic(kube, params, result, class_name):
     targets = gw.client_targets(gateway, params["gateway_port"], params["fallback_targets"])
     if not targets:
         result.failed("gateway_routes_traffic", "Gateway %s/%s has no status.addresses and no fallback_targets are set" % (
-            namespace, GATEWAY_NAME))
+            namespace, GATEWAY_NAME), exercised=True)
         skip_traffic(result, "no address to send traffic to", after="gateway_routes_traffic")
         return
-    parsed = run_client(kube, params, result, namespace, targets)
+    parsed = run_client(kube, params, result, namespace, targets, builder)
     if parsed is None:
         skip_traffic(result, "the client did not run", after="gateway_routes_traffic")
         return
     phases = parsed["phases"]
     traffic = {"targets": targets, "hostname": gw.route_hostname(namespace), "requests": params["requests"],
-               "weights": params["weights"], "tolerance": params["tolerance"],
+               "weights": params["weights"], "tolerance": params["tolerance"], "control": phases.get("control"),
                "warmup": phases.get("warmup"), "header": phases.get("header"), "weighted": phases.get("weighted")}
     result.add_evidence("traffic", traffic)
+    if not check_control(kube, result, namespace, phases.get("control")):
+        return
     ok, message = gw.evaluate_warmup(phases.get("warmup"), targets)
     if not ok:
         result.failed("gateway_routes_traffic", message, observed=phases.get("warmup"),
-                      expected="an answer from backend a or b through the Gateway")
+                      expected="an answer from backend a or b through the Gateway", exercised=True)
         skip_traffic(result, "the Gateway routed no request", after="gateway_routes_traffic")
         return
     result.exercised("gateway_routes_traffic", message, observed=phases.get("warmup"))
 
     ok, message = gw.evaluate_header_counts(phases.get("header"), params["requests"])
-    record = result.exercised if ok else result.failed
-    record("header_routing", message, observed=phases.get("header"),
-           expected="all %d requests with %s: %s on backend b" % (params["requests"], gw.HEADER_NAME, gw.HEADER_VALUE))
+    expected = "all %d requests with %s: %s on backend b" % (params["requests"], gw.HEADER_NAME, gw.HEADER_VALUE)
+    if ok:
+        result.exercised("header_routing", message, observed=phases.get("header"), expected=expected)
+    else:
+        result.failed("header_routing", message, observed=phases.get("header"), expected=expected, exercised=True)
 
     ok, message = gw.evaluate_weighted_counts(phases.get("weighted"), params["requests"], params["weights"], params["tolerance"])
-    record = result.exercised if ok else result.failed
-    record("weighted_split", message, observed=phases.get("weighted"),
-           expected="backend b share %.1f%% +/- %s points" % (gw.expected_share_b(params["weights"]), params["tolerance"]))
+    expected = "backend b share %.1f%% +/- %s points%s" % (gw.expected_share_b(params["weights"]), params["tolerance"],
+                                                           ", each backend some" if all(w > 0 for w in params["weights"]) else "")
+    if ok:
+        result.exercised("weighted_split", message, observed=phases.get("weighted"), expected=expected)
+    else:
+        result.failed("weighted_split", message, observed=phases.get("weighted"), expected=expected, exercised=True)
 
 
 def verify(kube, params, result):
-    problems = gw.validate_traffic_options(params["requests"], params["weights"], params["tolerance"])
-    if problems:
-        result.error("ai_inference_options", "invalid options: %s" % "; ".join(problems))
-        return None
     served = check_api_resources(kube, result)
     if "gatewayclasses" not in served:
         result.skipped("gatewayclass_accepted", "not run: gatewayclasses.%s/v1 is not served" % gw.GROUP)
@@ -430,8 +505,6 @@ def main():
             "requests": {"type": "int", "default": 200},
             "weights": {"type": "list", "elements": "int", "default": [80, 20]},
             "tolerance": {"type": "float", "default": 10},
-            "backend_image": {"type": "str", "default": "registry.k8s.io/e2e-test-images/agnhost:2.53"},
-            "client_image": {"type": "str", "default": "registry.k8s.io/e2e-test-images/agnhost:2.53"},
             "listener_port": {"type": "int", "default": 8000},
             "gateway_port": {"type": "int", "default": 80},
             "fallback_targets": {"type": "list", "elements": "str", "default": ["rke2-traefik.kube-system.svc:80"]},
@@ -440,6 +513,9 @@ def main():
         }
     )
     module = AnsibleK8SModule(argument_spec=argument_spec, supports_check_mode=True)
+    problems = gw.validate_traffic_options(module.params["requests"], module.params["weights"], module.params["tolerance"])
+    if problems:
+        module.fail_json(msg="invalid options: %s" % "; ".join(problems))
     run_requirement(module, REQUIREMENT, verify)
 
 

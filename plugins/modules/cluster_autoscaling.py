@@ -23,7 +23,11 @@ description:
     that no current node may take (node affinity C(kubernetes.io/hostname NotIn) the current nodes) must stay
     Pending, cluster-autoscaler must scale a node group up (C(TriggeredScaleUp)), a new node must join within
     O(scale_up_timeout) and the pod must run on it. With O(check_scale_down=true) the added node must then be
-    removed within O(scale_down_timeout) after the pod is deleted.
+    removed within O(scale_down_timeout) after the pod is deleted. The pod comes from the collection's test-pod builder
+    (Pod Security C(restricted), requests and limits, tolerations, the mirrored test image).
+  - No node joining within the timeout fails the requirement; a test the environment prevents (the pod not admitted
+    by Pod Security, a quota or a policy webhook, its image not pullable on the new node, a taint it does not
+    tolerate) is an C(error) naming the cause.
   - Without the scale test the requirement is reported C(skipped) even when every other check passed, because
     scaling was not exercised.
 options:
@@ -70,13 +74,12 @@ options:
     type: int
     default: 1
   scale_test_tolerations:
-    description: Tolerations of the scale-test pod (for tainted accelerator nodes).
+    description:
+      - Tolerations of the scale-test pod in addition to O(tolerations) and the accelerator's own taint
+        (C(<accelerator_resource>:NoSchedule), always tolerated).
     type: list
     elements: dict
-    default:
-      - key: nvidia.com/gpu
-        operator: Exists
-        effect: NoSchedule
+    default: []
   scale_up_timeout:
     description: Seconds to wait for the new node and the pod running on it.
     type: int
@@ -90,9 +93,10 @@ options:
     type: int
     default: 1800
   image:
-    description: Image of the scale-test pod (needs C(sh) and C(sleep)).
+    description:
+      - Image of the scale-test pod (needs C(sh) and C(sleep)).
+      - By default the C(busybox) entry of the collection's test image table; O(image_registry) rewrites it too.
     type: str
-    default: registry.k8s.io/e2e-test-images/busybox:1.36.1-1
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - ai_conformance.rke2.common
@@ -130,13 +134,15 @@ result:
 
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
-from ansible_collections.ai_conformance.rke2.plugins.module_utils import autoscaling, pods
+from ansible_collections.ai_conformance.rke2.plugins.module_utils import autoscaling, pods, policy
 from ansible_collections.ai_conformance.rke2.plugins.module_utils.kube import (
+    KubeError,
     Stuck,
     WaitTimeout,
     common_argument_spec,
     run_requirement,
 )
+from ansible_collections.ai_conformance.rke2.plugins.module_utils.testpods import PodBuilder
 
 REQUIREMENT = "cluster_autoscaling"
 SCALE_POD = "aic-scale-up"
@@ -166,7 +172,8 @@ def check_deployment(deployments, params, result):
     expected = "a cluster-autoscaler deployment Available in %s" % namespace
     if not deployments:
         what = params.get("autoscaler_deployment") or "running the cluster-autoscaler image"
-        result.failed("autoscaler_deployment", "no deployment %s in namespace %s" % (what, namespace), expected=expected)
+        result.failed("autoscaler_deployment", "no deployment %s in namespace %s" % (what, namespace), expected=expected,
+                      cause="not_installed")
         return
     ok, message = autoscaling.deployment_available(deployments[0])
     result.add_evidence("autoscaler-deployment", {"name": deployments[0]["metadata"]["name"], "status": deployments[0].get("status")})
@@ -183,7 +190,7 @@ def check_status(configmap, nodes, params, result):
     expected = "a node group carrying %s that can scale up" % params["accelerator_resource"]
     if configmap is None:
         result.failed(name, "the status ConfigMap %s does not exist (cluster-autoscaler not running, or "
-                            "--write-status-configmap=false)" % where, expected=expected)
+                            "--write-status-configmap=false)" % where, expected=expected, cause="not_installed")
         return False
     text = autoscaling.status_text(configmap)
     result.add_evidence("autoscaler-status", text, "text")
@@ -213,11 +220,16 @@ def scale_up(kube, params, result, nodes):
     before = [autoscaling.node_name(n) for n in nodes]
     expected = ("a pod requesting %d %s that no current node may take is Pending, a node joins within %ss and the pod "
                 "runs on it" % (params["scale_test_accelerators"], resource, params["scale_up_timeout"]))
+    builder = PodBuilder(dict(params, tolerations=list(params.get("tolerations") or []) + list(params["scale_test_tolerations"] or [])),
+                         image_overrides={autoscaling.IMAGE_KEY: params.get("image")})
     namespace = kube.temp_namespace(REQUIREMENT)
-    pod = kube.create(autoscaling.render_scale_test_pod(
-        SCALE_POD, namespace, params["image"], resource, params["scale_test_accelerators"], before,
-        params["scale_test_tolerations"], kube.labels(REQUIREMENT)))
     result.add_evidence("nodes-before", autoscaling.node_rows(nodes, resource))
+    try:
+        pod = kube.create(autoscaling.render_scale_test_pod(
+            builder, SCALE_POD, namespace, resource, params["scale_test_accelerators"], before, kube.labels(REQUIREMENT)))
+    except KubeError as exc:  # Pod Security, quota, LimitRange, a policy webhook: the test cannot start
+        result.from_exception(name, exc, "the scale-test pod was not admitted", expected=expected)
+        return [], namespace
 
     def observe():
         current = kube.get("v1", "Pod", SCALE_POD, namespace) or pod
@@ -230,11 +242,15 @@ def scale_up(kube, params, result, nodes):
         state, info = autoscaling.scale_up_state(before, current, now, events, resource)
         problem = pods.pod_problem(current, unschedulable_is_problem=False)
         if problem:
-            raise Stuck(problem["message"], kind=problem["kind"], state=info)
+            classified = policy.classify_pod(current, events)
+            raise Stuck(classified[1] if classified else problem["message"], kind=problem["kind"], state=info,
+                        cause=classified[0] if classified else None)
         if state == "rejected":
-            raise Stuck("cluster-autoscaler did not scale up: %s" % info["not_triggered"][-1]["message"], kind="rejected", state=info)
+            raise Stuck("cluster-autoscaler did not scale up: %s" % info["not_triggered"][-1]["message"], kind="rejected", state=info,
+                        cause="capability")
         if state == "fit_existing":
-            raise Stuck("the pod was placed on existing node %s" % info["pod_node"], kind="fit_existing", state=info)
+            raise Stuck("the pod was placed on existing node %s although its node affinity excludes it" % info["pod_node"],
+                        kind="fit_existing", state=info, cause="internal")
         return state == "done", info
 
     def record_after():
@@ -242,22 +258,25 @@ def scale_up(kube, params, result, nodes):
         result.add_evidence("nodes-after", autoscaling.node_rows(after, resource))
         result.add_evidence("scale-up-events", autoscaling.scale_up_events(events))
         result.add_evidence("scale-test-pod", pods.summarize([current]))
+        return current, after, events
 
     try:
         info = kube.wait_for(probe, params["scale_up_timeout"], interval=10, what="a new %s node running the pod" % resource)
     except Stuck as exc:
         result.add_evidence("scale-up-state", exc.state or {})
         record_after()
-        if exc.kind == "rejected":
-            result.failed(name, str(exc), expected=expected)
+        if exc.cause == "capability":
+            result.failed(name, str(exc), expected=expected, exercised=True)
         else:
-            result.error(name, "the scale-up test could not be carried out: %s" % exc, expected=expected)
+            result.outcome(name, exc.cause, "the scale-up test could not be carried out: %s" % exc, expected=expected, exercised=True)
         return [], namespace
     except WaitTimeout as exc:
         result.add_evidence("scale-up-state", exc.body or {})
-        record_after()
-        result.failed(name, "no %s node joined and ran the pod within %ss: %s" % (resource, params["scale_up_timeout"], exc),
-                      expected=expected)
+        current, after, events = record_after()
+        new = [autoscaling.node_name(n) for n in after if autoscaling.node_name(n) not in before]
+        cause, why = autoscaling.timeout_verdict(current, new, events)
+        result.outcome(name, cause, "no %s node joined and ran the pod within %ss (%s): %s" % (
+            resource, params["scale_up_timeout"], why, exc), expected=expected, exercised=True)
         return [], namespace
     record_after()
     added = [row["name"] for row in info["new_nodes"]]
@@ -282,7 +301,7 @@ def scale_down(kube, params, result, added, namespace):
     try:
         kube.wait_for(probe, params["scale_down_timeout"], interval=15, what="removal of %s" % ", ".join(added))
     except WaitTimeout as exc:
-        result.failed(name, "the added node(s) were not removed: %s" % exc, expected=expected)
+        result.failed(name, "the added node(s) were not removed: %s" % exc, expected=expected, exercised=True)
         return
     result.add_evidence("nodes-after-scale-down", autoscaling.node_rows(kube.list("v1", "Node"), params["accelerator_resource"]))
     result.exercised(name, "cluster-autoscaler removed %s after the pod was deleted" % ", ".join(added), expected=expected)
@@ -311,10 +330,10 @@ def verify(kube, params, result):
         result.skipped("scale_up", "scale-up test not run (it adds a VM, which costs money); enable it with scale_test=true "
                                    "(role variable cluster_autoscaling_scale_test)")
         result.note("Scaling was not exercised, so the requirement is reported skipped even if the configuration checks passed.")
-        return "skipped"
+        return None
     if kube.module.check_mode:
         result.skipped("scale_up", "check mode: the scale-up test was not run")
-        return "skipped"
+        return None
     if not group_ok:
         result.skipped("scale_up", "scale-up test not run: no node group carrying %s can scale up" % params["accelerator_resource"])
         return None
@@ -342,15 +361,11 @@ def main():
             "status_configmap": {"type": "str", "default": autoscaling.STATUS_CONFIGMAP},
             "scale_test": {"type": "bool", "default": False},
             "scale_test_accelerators": {"type": "int", "default": 1},
-            "scale_test_tolerations": {
-                "type": "list",
-                "elements": "dict",
-                "default": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-            },
+            "scale_test_tolerations": {"type": "list", "elements": "dict", "default": []},
             "scale_up_timeout": {"type": "int", "default": 900},
             "check_scale_down": {"type": "bool", "default": False},
             "scale_down_timeout": {"type": "int", "default": 1800},
-            "image": {"type": "str", "default": "registry.k8s.io/e2e-test-images/busybox:1.36.1-1"},
+            "image": {"type": "str"},
         }
     )
     module = AnsibleK8SModule(argument_spec=argument_spec, supports_check_mode=True)

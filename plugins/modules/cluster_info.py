@@ -45,6 +45,14 @@ options:
       - Timeout in seconds of each single API request.
     type: int
     default: 10
+  lock_namespace:
+    description: Namespace of the run lock; accepted so that module_defaults of the certify group can set it (unused here).
+    type: str
+    default: kube-system
+  lock_name:
+    description: Name of the run lock; accepted so that module_defaults of the certify group can set it (unused here).
+    type: str
+    default: ai-conformance-rke2
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
 """
@@ -82,8 +90,16 @@ cluster:
       description: Major.minor, e.g. C(1.34).
       type: str
     platform:
-      description: C(rke2), C(k3s) or C(kubernetes).
+      description: C(rke2), C(k3s) or C(kubernetes), from the server's or else the nodes' version.
       type: str
+    platform_version:
+      description: Version of the distribution, e.g. C(v1.34.9+rke2r1), from the nodes' C(kubeletVersion) (the oldest
+        when they differ), else the server's C(gitVersion).
+      type: str
+    node_versions:
+      description: The distinct C(kubeletVersion)s the nodes report.
+      type: list
+      elements: str
     user:
       description: Username the API server sees (when SelfSubjectReview is served).
       type: str
@@ -96,6 +112,7 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import An
 
 from ansible_collections.ai_conformance.rke2.plugins.module_utils.kube import (
     AUTH_ARG_SPEC,
+    LOCK_ARG_SPEC,
     Kube,
     KubeError,
     describe_target,
@@ -103,6 +120,7 @@ from ansible_collections.ai_conformance.rke2.plugins.module_utils.kube import (
 )
 from ansible_collections.ai_conformance.rke2.plugins.module_utils.platform import (
     access_problems,
+    describe_nodes,
     describe_version,
     kubeconfig_cluster_name,
 )
@@ -133,11 +151,16 @@ def gather(kube, params):
         )
         answers.append((attrs, review.get("status") or {}))
     info.update({"user": user, "access": [dict(a, allowed=bool(s.get("allowed"))) for a, s in answers]})
+    try:
+        info = describe_nodes(info, kube.list("v1", "Node", limit=500))
+    except KubeError:
+        info = describe_nodes(info, [])  # informative only; listing nodes is checked as access above
     return info, access_problems(answers)
 
 
 def main():
     spec = dict(AUTH_ARG_SPEC)
+    spec.update(LOCK_ARG_SPEC)
     spec.update(
         {
             "kubeconfig": {"type": "path"},

@@ -26,14 +26,20 @@ description:
     of them; when no equal size tiles all nodes, the jobs are pinned to the node with the most free capacity). All its
     pods must be bound and Running within O(timeout). Job A is then deleted and its pods awaited gone.
   - Job B has one pod more, so it needs more than is free while each of its pods alone would fit. For O(hold_seconds)
-    not one of its pods may be bound (some bound is a failure naming them), and its PodGroup (Volcano) or Workload
-    (Kueue) must say it lacks the gang resource; held back for another reason is an error, never a pass.
+    not one of its pods may be bound - a partial binding seen at any sample fails, with the timeline as evidence,
+    even when it later disappears - and its PodGroup (Volcano) or Workload (Kueue) must say it lacks the gang
+    resource. The result names the mechanism that held it - admission (Kueue quota, Volcano enqueue) or scheduling
+    (the Volcano gang plugin); held back for any other resource or reason is an error naming it, never a pass.
+  - The test pods come from the collection's test-pod builder - Pod Security C(restricted), CPU/memory requests and
+    limits, the image C(agnhost) of the table of test images (C(pause)), the common O(tolerations) plus the gang
+    resource's own taint; the temporary namespace enforces C(restricted).
   - With Volcano the jobs are C(batch.volcano.sh/v1alpha1) Jobs with C(minAvailable) = their pod count. With Kueue a
     temporary ResourceFlavor, ClusterQueue (quota = the free capacity, only the test namespace) and LocalQueue admit
     suspended C(batch/v1) Jobs.
   - Evidence - scheduler versions, capacity per node, the plan, a timeline of pod phases and node assignments of both
     jobs, PodGroup/Workload status and events. Everything created is deleted afterwards, also on failure.
-  - No free capacity (for example all GPUs busy) fails the requirement with the pods that hold it.
+  - No free capacity (for example all GPUs busy) is an error (the test could not run) naming the pods that hold it;
+    so are test pods that cannot start (image pull, untolerated taint, admission policy).
 options:
   scheduler:
     description:
@@ -56,23 +62,11 @@ options:
       - How long job B must stay completely unscheduled.
     type: int
     default: 30
-  image:
-    description:
-      - Image of the test pods; it only needs to run (the pods request nothing but the gang resource).
-    type: str
-    default: registry.k8s.io/pause:3.10
   node_selector:
     description:
       - Labels the nodes of the test must have; the pods get them as C(nodeSelector) and only those nodes count.
     type: dict
     default: {}
-  tolerations:
-    description:
-      - Tolerations of the test pods (core/v1 Toleration dicts). For an extended resource such as C(nvidia.com/gpu)
-        the pods also tolerate the taint named after it (as the ExtendedResourceToleration admission plugin adds).
-    type: list
-    elements: dict
-    default: []
   volcano_namespace:
     description: Namespace of the Volcano deployments.
     type: str
@@ -123,8 +117,10 @@ import time
 
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
-from ansible_collections.ai_conformance.rke2.plugins.module_utils import gang, pods
+from ansible_collections.ai_conformance.rke2.plugins.module_utils import gang, pods, policy, testpods
 from ansible_collections.ai_conformance.rke2.plugins.module_utils.kube import (
+    KubeError,
+    Stuck,
     WaitTimeout,
     common_argument_spec,
     run_requirement,
@@ -179,7 +175,8 @@ def detect_scheduler(kube, params, result):
     result.add_evidence("scheduler", observed)
     expected = "Volcano or Kueue installed with its controllers Available" if wanted == "auto" else "%s ready" % wanted
     if chosen is None:
-        result.failed("gang_scheduler", message, observed, expected)
+        installed = any(e["found"] for e in evaluations)
+        result.failed("gang_scheduler", message, observed, expected, cause="capability" if installed else "not_installed")
         return None
     result.passed("gang_scheduler", message, observed, expected)
     return chosen
@@ -188,11 +185,11 @@ def detect_scheduler(kube, params, result):
 # --------------------------------------------------------------------------- capacity
 
 
-def measure_capacity(kube, params, result):
+def measure_capacity(kube, params, result, builder):
     """(capacity, plan); plan is None after recording why no test can run."""
     nodes = kube.list("v1", "Node")
     resource, why = gang.choose_resource(nodes, params["resource"])
-    tolerations = gang.test_pod_tolerations(resource, params["tolerations"])
+    tolerations = builder.tolerations_for([resource])
     candidates = gang.candidate_nodes(nodes, resource, tolerations, params["node_selector"])
     pods_by_node = {}
     for node in candidates[0]:
@@ -206,7 +203,8 @@ def measure_capacity(kube, params, result):
     try:
         plan = gang.plan_jobs(capacity, params["max_pods"])
     except gang.PlanError as exc:
-        result.failed("gang_capacity", str(exc), observed, "free %s on schedulable nodes" % resource)
+        # No free capacity keeps the test from running: the policy's error, never a failure of gang scheduling.
+        result.outcome("gang_capacity", exc.cause, str(exc), observed, "free %s on schedulable nodes" % resource)
         return capacity, None
     result.add_evidence("plan", plan)
     result.passed(
@@ -224,16 +222,21 @@ def measure_capacity(kube, params, result):
 class GangRun:
     """Creates and observes the gang jobs of one scheduler in a temporary namespace."""
 
-    def __init__(self, kube, params, scheduler, plan):
+    def __init__(self, kube, params, scheduler, plan, builder):
         self.kube = kube
         self.params = params
         self.scheduler = scheduler
         self.plan = plan
+        self.builder = builder
         self.timeline = gang.Timeline()
         self.t0 = time.monotonic()
         self.namespace = kube.temp_namespace(REQUIREMENT)
         self.labels = kube.labels(REQUIREMENT)
         self.queue_name = self.namespace  # unique: the cluster-scoped Kueue objects are named after it
+        self.templates = dict((job, gang.pod_template(builder, plan, job, self.labels, params["node_selector"])) for job in "ab")
+        # what the rendered pods request: an enqueue message naming no resource only counts when it is the gang resource alone
+        self.requested = gang.requested_resources(self.templates["b"]["spec"])
+        self.requests_only_resource = self.requested == [plan["resource"]]
 
     def now(self):
         return time.monotonic() - self.t0
@@ -244,17 +247,17 @@ class GangRun:
 
     def setup(self):
         if not self.is_volcano:
-            for obj in gang.render_kueue_queues(self.queue_name, self.namespace, self.plan, self.labels, self.scheduler["api_version"]):
+            for obj in gang.render_kueue_queues(self.queue_name, self.namespace, self.plan, self.templates["b"], self.labels,
+                                                self.scheduler["api_version"]):
                 self.kube.create(obj)
 
     def create_job(self, job):
         name = JOB_NAMES[job]
-        common = {"labels": self.labels, "image": self.params["image"], "tolerations": self.params["tolerations"],
-                  "node_selector": self.params["node_selector"]}
         if self.is_volcano:
-            manifest = gang.render_volcano_job(name, self.namespace, self.plan, job, queue=self.params["volcano_queue"], **common)
+            manifest = gang.render_volcano_job(name, self.namespace, self.plan, job, self.templates[job], self.labels,
+                                               queue=self.params["volcano_queue"])
         else:
-            manifest = gang.render_kueue_job(name, self.namespace, self.plan, job, self.queue_name, **common)
+            manifest = gang.render_kueue_job(name, self.namespace, self.plan, job, self.queue_name, self.templates[job], self.labels)
         self.kube.create(manifest)
         self.timeline.note(self.now(), job.upper(), "job %s created (%d pods of %s %s)" % (
             name, gang.job_pods(self.plan, job), self.plan["request"], self.plan["resource"]))
@@ -281,11 +284,22 @@ class GangRun:
     def events(self):
         return self.kube.list("v1", "Event", namespace=self.namespace)
 
-    def hold_reason(self, job, group, found):
+    def hold_reason(self, job, group, found, events=None):
         label = "job %s" % job.upper()
+        events = self.events() if events is None else events
         if self.is_volcano:
-            return gang.volcano_hold_reason(group, self.events(), found, self.plan["resource"], job=label)
-        return gang.kueue_hold_reason(group, self.events(), self.plan["resource"], job=label)
+            return gang.volcano_hold_reason(group, events, found, self.plan["resource"], self.requests_only_resource, job=label)
+        return gang.kueue_hold_reason(group, events, self.plan["resource"], job=label)
+
+    def creation_problem(self, job, events):
+        """(cause, message) when the job's controller could not create its pods (admission), else None."""
+        for event in events:
+            involved = event.get("involvedObject") or {}
+            if involved.get("kind") in ("Job", "PodGroup") and event.get("type") == "Warning":
+                cause = policy.classify_message(event.get("message"))
+                if cause:
+                    return cause, "%s %s could not create its pods: %s" % (involved.get("kind"), involved.get("name"), event.get("message"))
+        return None
 
     def delete_job(self, job):
         """Delete a job and its pods; wait (bounded) until the pods and the PodGroup/Workload are gone."""
@@ -304,41 +318,78 @@ class GangRun:
         return min(2.0, max(0.2, self.params["hold_seconds"] / 10.0))
 
 
+def _pod_cause(found, events):
+    """(cause, message) of the first test pod the policy can explain (image pull, taint, still pulling...)."""
+    by_pod = {}
+    for event in events:
+        involved = event.get("involvedObject") or {}
+        if involved.get("kind") == "Pod":
+            by_pod.setdefault(involved.get("name"), []).append(event)
+    for pod in sorted(found, key=gang.pod_name):
+        classified = policy.classify_pod(pod, by_pod.get(gang.pod_name(pod), []))
+        if classified:
+            return classified
+    return None
+
+
 def run_job_a(run, result):
-    """Job A must be scheduled completely; True when it was."""
+    """Job A must be scheduled completely (the exercise); True when it was."""
     name = "gang_job_a_scheduled"
     count = run.plan["job_a_pods"]
     expected = "all %d pods of job A (%s %s in all, exactly the free capacity) bound and Running" % (
         count, run.plan["job_a_total"], run.plan["resource"])
-    run.create_job("a")
+    try:
+        run.create_job("a")
+    except KubeError as exc:
+        result.from_exception(name, exc, "job A could not be created")
+        return False
     state = {}
 
     def probe():
         found, group = run.observe("a")
         state.update(pods=found, group=group)
+        for pod in found:
+            classified = policy.classify_pod(pod)
+            if classified and classified[0] == "image_pull":
+                raise Stuck(classified[1], kind="image", state=pods.summarize(found), cause="image_pull")
         return gang.all_running(found, count), {"pods": pods.summarize(found), "group": gang.group_summary(group)}
 
     try:
         run.kube.wait_for(probe, run.params["timeout"], interval=run.interval(), what="job A scheduled and Running")
+    except Stuck as exc:
+        result.add_evidence("job-a-group", state.get("group") or {}, "json")
+        result.error(name, "job A's pods cannot start: %s" % exc, {"pods": exc.state}, expected, cause=exc.cause)
+        return False
     except WaitTimeout:
         found, group = state.get("pods", []), state.get("group")
         result.add_evidence("job-a-group", group or {}, "json")
+        events = run.events()
         verdict = gang.evaluate_gang(found, count)
         observed = {"pods": pods.summarize(found), "group": gang.group_summary(group)}
         if verdict["state"] == "partial":
-            result.failed(name, "job A: %s within %ss" % (verdict["message"], run.params["timeout"]), observed, expected)
-        elif verdict["state"] == "all":
-            problems = [p["problem"] for p in pods.summarize(found) if p["problem"]]
-            result.error(name, "job A's pods were bound but not Running within %ss: %s" % (
-                run.params["timeout"], "; ".join(problems) or "no pod problem reported"), observed, expected)
-        else:
-            why = run.hold_reason("a", group, found)
-            if why["verdict"] == "none":
-                result.failed(name, "the %s scheduler did not schedule job A, which fits the free capacity, within %ss, "
-                              "and gave no reason" % (run.scheduler["name"], run.params["timeout"]), observed, expected)
-            else:
-                result.error(name, "job A, sized to the free capacity measured before, was not scheduled within %ss "
-                             "(did the free capacity change?): %s" % (run.params["timeout"], why["message"]), observed, expected)
+            result.failed(name, "job A: %s within %ss" % (verdict["message"], run.params["timeout"]), observed, expected, exercised=True)
+            return False
+        if verdict["state"] == "all":
+            cause, why = _pod_cause(found, events) or ("timeout", "; ".join(
+                p["problem"] for p in pods.summarize(found) if p["problem"]) or "no pod problem reported")
+            result.error(name, "job A's pods were bound but not Running within %ss: %s" % (run.params["timeout"], why),
+                         observed, expected, cause=cause)
+            return False
+        created = run.creation_problem("a", events) if not found else None
+        if created:
+            result.error(name, "job A: %s" % created[1], observed, expected, cause=created[0])
+            return False
+        why = run.hold_reason("a", group, found, events)
+        observed["mechanism"] = why["mechanism"]
+        if why["verdict"] == "none":
+            result.failed(name, "the %s scheduler did not schedule job A, which fits the free capacity, within %ss, "
+                          "and gave no reason" % (run.scheduler["name"], run.params["timeout"]), observed, expected, exercised=True)
+            return False
+        pod_cause = _pod_cause(found, events)
+        cause = pod_cause[0] if pod_cause and pod_cause[0] == "untolerated_taint" else (
+            "no_capacity" if why["verdict"] == "lack_of_resource" or why["other_resources"] else "timeout")
+        result.error(name, "job A, sized to the free capacity measured before, was not scheduled within %ss "
+                     "(did the free capacity change?): %s" % (run.params["timeout"], why["message"]), observed, expected, cause=cause)
         return False
     observed = {"pods": pods.summarize(state["pods"]), "group": gang.group_summary(state["group"])}
     result.add_evidence("job-a-group", state["group"] or {}, "json")
@@ -346,54 +397,82 @@ def run_job_a(run, result):
     return True
 
 
-def run_job_b(run, result):
-    """Job B must stay completely unscheduled for hold_seconds, for lack of the gang resource."""
-    name = "gang_job_b_held"
-    count = run.plan["job_b_pods"]
-    hold = run.params["hold_seconds"]
-    expected = "none of the %d pods of job B (%s %s in all, %s free) bound for %ss, held back for lack of %s" % (
-        count, run.plan["job_b_total"], run.plan["resource"], run.plan["free"], hold, run.plan["resource"])
-    run.create_job("b")
+def watch_job_b(run, count, hold):
+    """Sample job B for ``hold`` seconds; returns (samples, pods, group) where samples are (seconds, evaluate_gang())."""
     start = time.monotonic()
     deadline = start + hold
     settle = min(10.0, max(1.0, hold / 3.0))
-    first_bound = None
+    samples = []
+    extended = False
     while True:
         found, group = run.observe("b")
-        verdict = gang.evaluate_gang(found, count)
         now = time.monotonic()
-        if verdict["state"] != "none" and first_bound is None:
-            # Binding happens pod by pod: let it settle before judging partial against complete.
-            first_bound = now
-            deadline = max(deadline, now + settle) if verdict["state"] == "partial" else now
+        verdict = gang.evaluate_gang(found, count)
+        samples.append((round(now - start, 1), verdict))
+        if verdict["state"] == "partial" and not extended:
+            # Binding happens pod by pod: watch a little longer to tell a partial gang from a complete one.
+            extended = True
+            deadline = max(deadline, now + settle)
         if now >= deadline:
-            break
+            return samples, found, group
         time.sleep(min(run.interval(), max(deadline - now, 0.05)))
-    held_for = round(time.monotonic() - start, 1)
-    observed = {"pods": pods.summarize(found), "group": gang.group_summary(group), "observed_seconds": held_for}
+
+
+def run_job_b(run, result):
+    """Job B must stay completely unscheduled for the whole hold window, for lack of the gang resource (the negative test)."""
+    name = "gang_job_b_held"
+    count = run.plan["job_b_pods"]
+    hold = run.params["hold_seconds"]
+    expected = "none of the %d pods of job B (%s %s in all, %s free) bound at any time during %ss, held back for lack of %s" % (
+        count, run.plan["job_b_total"], run.plan["resource"], run.plan["free"], hold, run.plan["resource"])
+    try:
+        run.create_job("b")
+    except KubeError as exc:
+        result.from_exception(name, exc, "job B could not be created")
+        return
+    samples, found, group = watch_job_b(run, count, hold)
+    window = gang.hold_window(samples)
+    held_for = samples[-1][0]
+    observed = {"pods": pods.summarize(found), "group": gang.group_summary(group), "observed_seconds": held_for,
+                "samples": len(samples)}
     result.add_evidence("job-b-group", group or {}, "json")
-    if verdict["state"] == "partial":
-        result.failed(name, "job B: %s" % verdict["message"], observed, expected)
+    if window["state"] == "partial":
+        observed["timeline"] = run.timeline.render()
+        later = "" if window["last"]["state"] == "partial" else "; at the end of the window: %s" % window["last"]["message"]
+        result.failed(name, "job B: %s (seen %ss after creation, during the %ss hold window%s); see the timeline" % (
+            window["verdict"]["message"], window["at"], hold, later), observed, expected, exercised=True)
         return
-    if verdict["state"] == "all":
+    if window["state"] == "all":
         result.error(name, "job B, one pod larger than the free capacity, was scheduled completely (%s); the free capacity "
-                     "must have grown during the test, so it proves nothing" % verdict["message"], observed, expected)
+                     "must have grown during the test, so it proves nothing" % window["verdict"]["message"], observed, expected,
+                     cause="timeout")
         return
-    why = run.hold_reason("b", group, found)
+    events = run.events()
+    why = run.hold_reason("b", group, found, events)
     observed["reasons"] = why["messages"]
+    observed["mechanism"] = why["mechanism"]
     result.add_evidence("job-b-reasons", "\n".join(why["messages"]) + "\n" if why["messages"] else "(none reported)\n", "text")
+    result.add_evidence("job-b-held-by", {"scheduler": run.scheduler["name"], "mechanism": why["mechanism"], "verdict": why["verdict"],
+                                          "requested_resources": run.requested, "other_resources": why["other_resources"]})
     if why["verdict"] == "lack_of_resource":
-        result.exercised(name, "job B (%d pods of %s %s, %s in all, %s free) stayed completely unscheduled for %ss: %s" % (
+        result.exercised(name, "job B (%d pods of %s %s, %s in all, %s free) stayed completely unscheduled for %ss, held by %s: %s" % (
             count, run.plan["request"], run.plan["resource"], run.plan["job_b_total"], run.plan["free"], held_for,
-            why["message"]), observed, expected)
+            why["mechanism"], why["message"]), observed, expected)
     elif why["verdict"] == "admitted":
-        result.failed(name, why["message"], observed, expected)
+        result.failed(name, why["message"], observed, expected, exercised=True)
+    elif why["other_resources"]:
+        result.error(name, "job B stayed unscheduled, but for lack of %s, not of the gang resource %s, so that proves nothing: %s" % (
+            ", ".join(why["other_resources"]), run.plan["resource"], why["message"]), observed, expected, cause="no_capacity")
     else:
-        result.error(name, "job B stayed unscheduled, but that proves nothing: %s" % why["message"], observed, expected)
+        created = run.creation_problem("b", events) if not found else None
+        pod_cause = _pod_cause(found, events)
+        cause = created[0] if created else (pod_cause[0] if pod_cause and pod_cause[0] == "untolerated_taint" else "timeout")
+        result.error(name, "job B stayed unscheduled, but that proves nothing: %s" % (created[1] if created else why["message"]),
+                     observed, expected, cause=cause)
 
 
-def run_gang_test(kube, params, result, scheduler, plan):
-    run = GangRun(kube, params, scheduler, plan)
+def run_gang_test(kube, params, result, scheduler, plan, builder):
+    run = GangRun(kube, params, scheduler, plan, builder)
     try:
         run.setup()
         if run_job_a(run, result):
@@ -409,14 +488,16 @@ def verify(kube, params, result):
     scheduler = detect_scheduler(kube, params, result)
     if scheduler is None:
         return None
-    capacity, plan = measure_capacity(kube, params, result)
+    builder = testpods.PodBuilder(params)
+    capacity, plan = measure_capacity(kube, params, result, builder)
     if plan is None:
         return None
     if kube.module.check_mode:
         result.skipped("gang_job_a_scheduled", "check mode: the gang jobs were not run")
         result.skipped("gang_job_b_held", "check mode: the gang jobs were not run")
         return "skipped"
-    run_gang_test(kube, params, result, scheduler, plan)
+    result.add_evidence("test-images", builder.images_used(["agnhost"]))
+    run_gang_test(kube, params, result, scheduler, plan, builder)
     return None
 
 
@@ -427,9 +508,7 @@ def main():
             "resource": {"type": "str", "default": "auto"},
             "max_pods": {"type": "int", "default": gang.DEFAULT_MAX_PODS},
             "hold_seconds": {"type": "int", "default": 30},
-            "image": {"type": "str", "default": gang.DEFAULT_IMAGE},
             "node_selector": {"type": "dict", "default": {}},
-            "tolerations": {"type": "list", "elements": "dict", "default": []},
             "volcano_namespace": {"type": "str", "default": "volcano-system"},
             "volcano_queue": {"type": "str", "default": "default"},
             "kueue_namespace": {"type": "str", "default": "kueue-system"},

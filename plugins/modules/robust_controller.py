@@ -19,11 +19,16 @@ description:
     C(jaxjobs) from v1.9, all C(kubeflow.org)) are fetched by name and must be C(Established) and C(NamesAccepted).
   - Its Deployment must be Available, its ValidatingWebhookConfiguration must cover TFJob creation with
     C(failurePolicy=Fail) and its webhook Service must have ready endpoints.
-  - Admission is exercised with server-side dry-run (C(dryRun=All), nothing is stored) - a TFJob whose container
+  - Admission is inspected with server-side dry-run (C(dryRun=All), nothing is stored) - a TFJob whose container
     lacks C(image) must be denied by the operator's webhook (the denial message is the evidence; a rejection by the
-    CRD schema instead, or an acceptance, fails), and the same TFJob with an image must be accepted.
-  - Reconciliation is exercised by running a one-replica PyTorchJob in a temporary namespace until the controller
-    reports C(Succeeded); its conditions and pods are the evidence.
+    CRD schema instead, or an acceptance, fails), and the same TFJob with an image must be accepted. A denial by
+    another webhook (Kyverno, Gatekeeper, ...) is an C(error) naming that webhook, not a failure of the operator.
+    An object of the probe's name that already exists is never touched (the probe takes another name).
+  - Reconciliation is exercised by running a one-replica PyTorchJob in a temporary namespace (Pod Security
+    C(restricted)) until the controller reports C(Succeeded) and its pod's container exited 0; its conditions, pods
+    and log are the evidence. The replica's pod template comes from the collection's test-pod builder (restricted,
+    requests and limits, O(tolerations), the mirrored test image).
+  - Without the job (O(run_job=false)) or in check mode nothing is exercised and the requirement is C(skipped).
   - Everything the module created is deleted before it returns, also when a check fails.
 options:
   operator:
@@ -47,17 +52,17 @@ options:
     type: str
   run_job:
     description:
-      - Run the reconciliation job. When false the C(reconciliation) check is skipped with that reason.
+      - Run the reconciliation job. When false the C(reconciliation) check is skipped with that reason, and so is the
+        requirement (nothing was exercised).
     type: bool
     default: true
   job_image:
     description:
       - Image of the reconciliation job's only container (named C(pytorch)); it must provide C(sh).
-      - The operator does not care whether it is a PyTorch image, only that the container exits 0. Point it at a
-        mirror on air-gapped clusters.
+      - The operator does not care whether it is a PyTorch image, only that the container exits 0.
+      - By default the C(busybox) entry of the collection's test image table; O(image_registry) rewrites it too.
       - Also used as the image of the valid TFJob in the dry-run (never pulled).
     type: str
-    default: docker.io/library/busybox:1.36.1
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - ai_conformance.rke2.common
@@ -68,11 +73,11 @@ EXAMPLES = r"""
   ai_conformance.rke2.robust_controller:
   register: robust
 
-- name: Admission only (no job), with a mirrored image for the valid TFJob
+- name: Admission only (no job, so the requirement is skipped), test images from a mirror
   ai_conformance.rke2.robust_controller:
     kubeconfig: /etc/rancher/rke2/rke2.yaml
     run_job: false
-    job_image: registry.example.com/library/busybox:1.36.1
+    image_registry: registry.example.com
 """
 
 RETURN = r"""
@@ -91,10 +96,12 @@ result:
           spec.tfReplicaSpecs[Chief].template.spec.containers[0].image: Required value: must be required
 """
 
+import re
+
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 from ansible_collections.ai_conformance.rke2.plugins.module_utils import status as k8s_status
-from ansible_collections.ai_conformance.rke2.plugins.module_utils import pods, training
+from ansible_collections.ai_conformance.rke2.plugins.module_utils import pods, policy, training
 from ansible_collections.ai_conformance.rke2.plugins.module_utils.kube import (
     KubeError,
     ResourceNotServed,
@@ -104,6 +111,7 @@ from ansible_collections.ai_conformance.rke2.plugins.module_utils.kube import (
     common_argument_spec,
     run_requirement,
 )
+from ansible_collections.ai_conformance.rke2.plugins.module_utils.testpods import PodBuilder
 
 REQUIREMENT = "robust_controller"
 CRD_API = "apiextensions.k8s.io/v1"
@@ -127,7 +135,7 @@ def check_crds(kube, profile, version, result):
         problems = ["%s missing" % n for n in outcome["missing"]]
         problems += ["%s: %s" % (r["name"], "; ".join(r["problems"])) for r in outcome["rows"] if r.get("problems")]
         result.failed("crds_established", "CRDs of %s %s not ready: %s" % (profile["title"], version, "; ".join(problems)),
-                      observed, expected)
+                      observed, expected, cause="not_installed" if outcome["missing"] else "capability")
     good = set(r["name"] for r in outcome["rows"] if r["present"] and not r.get("problems"))
     return dict((item["plural"], "%s.%s" % (item["plural"], profile["group"]) in good) for item in profile["crds"])
 
@@ -202,10 +210,15 @@ def check_endpoints(kube, profile, namespace, webhook, result):
 
 
 def dry_run_create(kube, obj):
-    """Server-side dry-run create; returns (classified answer, evidence)."""
-    kind = obj["kind"]
+    """Server-side dry-run create; returns (classified answer, evidence).
+
+    Only what this run stored is removed again: an object of that name that
+    existed before the request is never touched.
+    """
+    kind, meta = obj["kind"], obj["metadata"]
     plural = kube.resource_for(obj["apiVersion"], kind)[0]
-    request = {"method": "POST", "path": api_path(obj["apiVersion"], plural, namespace=obj["metadata"]["namespace"]),
+    existed = kube.get(obj["apiVersion"], kind, meta["name"], meta["namespace"]) is not None
+    request = {"method": "POST", "path": api_path(obj["apiVersion"], plural, namespace=meta["namespace"]),
                "query": {"dryRun": "All"}, "body": obj}
     try:
         body = kube.create(obj, dry_run=True)
@@ -215,47 +228,63 @@ def dry_run_create(kube, obj):
             raise
         body, code = exc.body, exc.status
     answer = training.classify_admission(code, body, kind)
-    # Server-side dry-run must store nothing; if it did, remove it and say so.
-    stored = kube.get(obj["apiVersion"], kind, obj["metadata"]["name"], obj["metadata"]["namespace"])
+    # Server-side dry-run must store nothing; if it did, remove what it stored and say so.
+    stored = None if existed else kube.get(obj["apiVersion"], kind, meta["name"], meta["namespace"])
     if stored is not None:
         kube.track(stored)
     answer["persisted"] = stored is not None
-    return answer, {"request": request, "response": {"code": code, "body": body}, "persisted": stored is not None}
+    return answer, {"request": request, "response": {"code": code, "body": body}, "persisted": stored is not None,
+                    "existed_before": existed}
+
+
+def probe_name(kube, profile, base, namespace):
+    """``base``, or ``base-<run id>`` when an object of that name already exists (never ours to touch)."""
+    if kube.get(profile["api_version"], profile["probe"]["kind"], base, namespace) is None:
+        return base
+    suffix = re.sub(r"[^a-z0-9-]+", "-", kube.run_id.lower())
+    return ("%s-%s" % (base, suffix))[:63].rstrip("-")
+
+
+def record_probe(result, name, answer, cause, message, expected):
+    if answer["persisted"]:
+        cause, message = "api_unavailable", "the API server stored the object of a dryRun=All create (removed again); " + message
+    if cause is None:
+        result.passed(name, message, answer, expected)
+    else:
+        result.outcome(name, cause, message, answer, expected)
 
 
 def check_invalid_probe(kube, profile, version, namespace, result):
     """Dry-run create of the invalid object: the operator's webhook must deny it."""
     kind = profile["probe"]["kind"]
     webhooks = [training.expected_webhooks(profile, version)[profile["probe"]["plural"]]]
-    answer, evidence = dry_run_create(kube, training.render_probe(profile, namespace))
+    name = probe_name(kube, profile, profile["probe"]["template"]["metadata"]["name"], namespace)
+    answer, evidence = dry_run_create(kube, training.render_probe(profile, namespace, name=name))
     result.add_evidence("admission-invalid", evidence)
     if answer["message"]:
         result.add_evidence("admission-invalid-answer", answer["message"], "text")
-    status, message = training.evaluate_invalid_probe(answer, webhooks, kind)
-    if answer["persisted"]:
-        status, message = "error", "the server stored the object of a dryRun=All create (removed again); " + message
-    result.check("admission_rejects_invalid", status, message, answer, 'denied by admission webhook "%s"' % webhooks[0])
+    cause, message = training.evaluate_invalid_probe(answer, webhooks, kind)
+    record_probe(result, "admission_rejects_invalid", answer, cause, message, 'denied by admission webhook "%s"' % webhooks[0])
 
 
-def check_valid_probe(kube, profile, namespace, image, result):
+def check_valid_probe(kube, profile, version, namespace, image, result):
     """Dry-run create of the same object with an image: it must be accepted."""
     kind = profile["probe"]["kind"]
-    valid = training.render_probe(profile, namespace, name="aic-valid-%s" % kind.lower(), image=image)
-    answer, evidence = dry_run_create(kube, valid)
+    webhooks = [training.expected_webhooks(profile, version)[profile["probe"]["plural"]]]
+    name = probe_name(kube, profile, "aic-valid-%s" % kind.lower(), namespace)
+    answer, evidence = dry_run_create(kube, training.render_probe(profile, namespace, name=name, image=image))
     result.add_evidence("admission-valid", evidence)
-    status, message = training.evaluate_valid_probe(answer, kind)
-    if answer["persisted"]:
-        status, message = "error", "the server stored the object of a dryRun=All create (removed again); " + message
-    result.check("admission_accepts_valid", status, message, answer, "accepted by server-side dry-run")
+    cause, message = training.evaluate_valid_probe(answer, webhooks, kind)
+    record_probe(result, "admission_accepts_valid", answer, cause, message, "accepted by server-side dry-run")
 
 
-def check_reconciliation(kube, profile, namespace, image, timeout, result):
+def check_reconciliation(kube, profile, namespace, builder, timeout, result):
     job_spec = profile["job"]
-    job = kube.create(training.render_job(profile, namespace, image, labels=kube.labels(REQUIREMENT)))
+    job = kube.create(training.render_job(profile, namespace, builder, labels=kube.labels(REQUIREMENT)))
     name = job["metadata"]["name"]
     kind = job_spec["kind"]
     selector = job_spec["pod_selector"].format(name=name)
-    expected = "%s %s/%s Succeeded" % (kind, namespace, name)
+    expected = "%s %s/%s Succeeded, its pod's container %s exited 0" % (kind, namespace, name, job_spec["container"]["name"])
     seen = {"job": None, "pods": []}
 
     def probe():
@@ -267,40 +296,60 @@ def check_reconciliation(kube, profile, namespace, image, timeout, result):
         for pod in found:
             problem = pods.pod_problem(pod)
             if problem and problem["kind"] in ("image", "config", "unschedulable"):
-                raise Stuck("pod %s cannot run: %s" % (pod["metadata"]["name"], problem["message"]),
-                            kind=problem["kind"], state=summary)
+                classified = policy.classify_pod(pod)
+                raise Stuck("pod %s cannot run: %s" % (pod["metadata"]["name"], classified[1] if classified else problem["message"]),
+                            kind=problem["kind"], state=summary, cause=classified[0] if classified else None)
         return state in (training.SUCCEEDED, training.FAILED), summary
 
     try:
         summary = kube.wait_for(probe, timeout, what=expected)
     except Stuck as exc:
         _job_evidence(kube, namespace, exc.state, seen["pods"], result)
-        result.error("reconciliation", "the %s could not run: %s" % (kind, exc), exc.state, expected)
+        result.outcome("reconciliation", exc.cause, "the %s could not run: %s" % (kind, exc), exc.state, expected, exercised=True)
         return
     except WaitTimeout:
         state, summary = training.job_state(profile, seen["job"])
         _job_evidence(kube, namespace, summary, seen["pods"], result)
-        if not summary["conditions"]:
-            message = "the controller did not reconcile %s %s/%s within %ss: it has no status conditions" % (
-                kind, namespace, name, timeout)
-        else:
-            message = "%s %s/%s did not finish within %ss; last conditions: %s" % (
-                kind, namespace, name, timeout, ", ".join("%s=%s" % (c["type"], c["status"]) for c in summary["conditions"]))
-        result.failed("reconciliation", message, summary, expected)
+        cause, message = _timeout_verdict(kube, namespace, kind, name, timeout, summary, seen["pods"])
+        result.outcome("reconciliation", cause, message, summary, expected, exercised=True)
         return
     _job_evidence(kube, namespace, summary, seen["pods"], result)
     last = summary["conditions"][-1] if summary["conditions"] else {}
     if summary["state"] == training.FAILED:
         failed = next((c for c in summary["conditions"] if c.get("type") == "Failed"), last)
         result.failed("reconciliation", "%s %s/%s failed: %s" % (kind, namespace, name, failed.get("message") or failed.get("reason")),
-                      summary, expected)
-    elif not seen["pods"]:
-        result.failed("reconciliation", "%s %s/%s reports Succeeded but no pod with %s exists: nothing was run" % (
-            kind, namespace, name, selector), summary, expected)
-    else:
-        result.exercised("reconciliation", "%s %s/%s reached Succeeded (%s) after the controller ran %d pod(s): %s" % (
-            kind, namespace, name, last.get("reason") or "no reason", len(seen["pods"]),
-            ", ".join(p["metadata"]["name"] for p in seen["pods"])), summary, expected)
+                      summary, expected, exercised=True)
+        return
+    cause, pods_message = training.evaluate_job_pods(seen["pods"], job_spec["container"]["name"])
+    if cause is not None:
+        result.outcome("reconciliation", cause, "%s %s/%s reports Succeeded (%s), but %s" % (
+            kind, namespace, name, last.get("reason") or "no reason", pods_message), summary, expected, exercised=True)
+        return
+    result.exercised("reconciliation", "%s %s/%s reached Succeeded (%s) after the controller ran %d pod(s): %s" % (
+        kind, namespace, name, last.get("reason") or "no reason", len(seen["pods"]), pods_message), summary, expected)
+
+
+def _timeout_verdict(kube, namespace, kind, name, timeout, summary, found):
+    """(cause, message) when the job did not finish in time: the environment when a pod or event says so."""
+    for pod in found:
+        classified = policy.classify_pod(pod)
+        if classified:
+            return classified[0], "%s %s/%s did not finish within %ss: %s" % (kind, namespace, name, timeout, classified[1])
+    try:  # e.g. the operator's pod creation rejected by Pod Security, a quota or a policy webhook
+        events = kube.list("v1", "Event", namespace=namespace, field_selector="type=Warning")
+    except KubeError:
+        events = []
+    for event in events:
+        cause = policy.classify_message(event.get("message"))
+        if cause:
+            return cause, "%s %s/%s did not finish within %ss: %s %s: %s" % (
+                kind, namespace, name, timeout, event.get("reason"), (event.get("involvedObject") or {}).get("name"),
+                event.get("message"))
+    if not summary["conditions"]:
+        return "capability", "the controller did not reconcile %s %s/%s within %ss: it has no status conditions" % (
+            kind, namespace, name, timeout)
+    return "capability", "%s %s/%s did not finish within %ss; last conditions: %s" % (
+        kind, namespace, name, timeout, ", ".join("%s=%s" % (c["type"], c["status"]) for c in summary["conditions"]))
 
 
 def _job_evidence(kube, namespace, summary, found, result):
@@ -315,11 +364,11 @@ def _job_evidence(kube, namespace, summary, found, result):
 
 
 def guarded(result, name, fn, *args):
-    """Run one check; an API error becomes an ``error`` check of that name."""
+    """Run one check; an API error becomes a check of that name with the cause the policy reads from it."""
     try:
         return fn(*args)
     except KubeError as exc:
-        result.error(name, str(exc))
+        result.from_exception(name, exc)
         return None
 
 
@@ -334,6 +383,8 @@ def verify(kube, params, result):
     namespace = params.get("operator_namespace") or profile["namespace"]
     vwc_name = params.get("webhook_configuration") or profile["webhook_configuration"]
     result.note("operator: %s %s (namespace %s)" % (profile["title"], version, namespace))
+    image_key = profile["job"]["container"]["image"]
+    builder = PodBuilder(params, image_overrides={image_key: params.get("job_image")})
 
     established = guarded(result, "crds_established", check_crds, kube, profile, version, result) or {}
     guarded(result, "operator_deployment", check_deployment, kube, profile, namespace, result)
@@ -359,7 +410,8 @@ def verify(kube, params, result):
             result.skipped(name, "not run: %s" % why)
     else:
         guarded(result, "admission_rejects_invalid", check_invalid_probe, kube, profile, version, test_namespace, result)
-        guarded(result, "admission_accepts_valid", check_valid_probe, kube, profile, test_namespace, params["job_image"], result)
+        guarded(result, "admission_accepts_valid", check_valid_probe, kube, profile, version, test_namespace,
+                builder.image(image_key), result)
 
     if not params["run_job"]:
         result.skipped("reconciliation", "reconciliation job disabled (run_job=false)")
@@ -370,7 +422,7 @@ def verify(kube, params, result):
     elif test_namespace is None:
         result.skipped("reconciliation", "not run: no test namespace")
     else:
-        guarded(result, "reconciliation", check_reconciliation, kube, profile, test_namespace, params["job_image"],
+        guarded(result, "reconciliation", check_reconciliation, kube, profile, test_namespace, builder,
                 params["timeout"], result)
     return None
 
@@ -383,7 +435,7 @@ def main():
             "operator_namespace": {"type": "str"},
             "webhook_configuration": {"type": "str"},
             "run_job": {"type": "bool", "default": True},
-            "job_image": {"type": "str", "default": training.DEFAULT_JOB_IMAGE},
+            "job_image": {"type": "str"},
         }
     )
     module = AnsibleK8SModule(argument_spec=argument_spec, supports_check_mode=True)

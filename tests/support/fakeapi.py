@@ -32,11 +32,19 @@ API at a glance (``FakeKubeAPI``; docstrings have the details):
   ``patch_object``, ``set_status``, ``delete_object``, ``create_namespace``,
   ``bind_pod``, ``defaulted``, ``recorded``, ``put_recorded``
 * I/O stand-ins: ``set_pod_log(ns, pod, text, container=None)``,
-  ``set_service_proxy(ns, svc, port, fn_or_text)``, ``set_pod_proxy(ns, pod, port, fn_or_text)``,
-  ``set_aggregated_api(gv, fn, resource_list_doc)`` (custom metrics adapters)
+  ``set_service_proxy(ns, svc, port, fn_or_text)``, ``set_pod_proxy(ns, pod, port, fn_or_text)``
+  (the proxies route as the apiserver does: Service, then its v1 Endpoints;
+  ``endpoints_for(service, pods)`` builds the Endpoints the controller would),
+  ``set_aggregated_api(gv, fn, resource_list_doc)`` (an APIService's adapter, e.g. custom metrics)
 * faults and auth: ``fail(method, path_regex, status_code=None, body=None,
-  fixture=None, times=None, delay=0.0)``, ``forbid(...)``, ``require_token(t)``,
-  ``clear_faults()``
+  fixture=None, times=None, delay=0.0, headers=None, reset=False, answer_delay=0.0)``,
+  ``forbid(...)``, ``require_token(t)``, ``clear_faults()``
+* built-in admission (from namespace labels and objects, recorded wording):
+  Pod Security (``pod-security.kubernetes.io/enforce|warn``: 403 / ``Warning``
+  headers), LimitRange defaults and min/max, ResourceQuota (403, ``status.used``),
+  Lease MicroTime (400), NamespaceLifecycle (403 in a Terminating namespace);
+  ``create_pod_for(owner, template, name)`` plays a ReplicaSet controller
+  (FailedCreate event, ReplicaFailure condition); ``namespace_deletion_delay``
 * inspection: ``requests`` (``Request(method, path, query, headers)``),
   ``requests_to(method, path_regex)``, ``clear_requests()``, ``internal_errors``
 * bodies: ``not_found``, ``already_exists``, ``conflict_modified``, ``invalid`` +
@@ -51,7 +59,9 @@ merge patch is a JSON merge patch (lists are replaced), server-side apply is
 an upsert with merge semantics and no field ownership (inject
 ``409-server-side-apply-field-conflict.json`` with ``fail`` when needed), no
 ``managedFields``, no schema validation of custom resources (use
-``on_create`` + ``Invalid``), deleting a namespace removes its content at once,
+``on_create`` + ``Invalid``), the namespace controller deletes a deleted
+namespace's content after ``namespace_deletion_delay`` (default 0 s, 5 s on a
+real cluster) and the namespace is gone as soon as no finalized content is left,
 objects of one group are stored once whatever version they were written with
 (no conversion), the aggregated discovery format is never served (clients
 fall back to the legacy documents, as they do against old servers).
@@ -72,6 +82,7 @@ import random
 import re
 import signal
 import socket
+import struct
 import sys
 import tempfile
 import threading
@@ -85,9 +96,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import yaml
 
 try:
+    from . import admission
     from .shared import shared_path
 except ImportError:  # loaded as a plain file
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import admission  # type: ignore  # noqa: E402
     from shared import shared_path  # type: ignore  # noqa: E402
 
 PAGE_NOT_FOUND = "404 page not found\n"
@@ -229,6 +242,21 @@ def forbidden(user, verb, group, plural, subresource=None, name=None, namespace=
 def forbidden_path(user, verb, path):
     """403 Forbidden for a non-resource URL such as ``/apis``."""
     return status_failure(403, "Forbidden", 'forbidden: User "%s" cannot %s path "%s"' % (user, verb, path), {})
+
+
+def admission_forbidden(group, plural, name, message, causes=None):
+    """403 of a built-in admission plugin: ``pods "x" is forbidden: <message>`` (PodSecurity, quota, LimitRanger)."""
+    extra = {"causes": causes} if causes else {}
+    return status_failure(403, "Forbidden", '%s "%s" is forbidden: %s' % (qualified_resource(group, plural), name, message),
+                          _details(name, group, plural, **extra))
+
+
+def namespace_terminating(group, plural, name, namespace):
+    """403 for new content in a Terminating namespace (NamespaceLifecycle)."""
+    return admission_forbidden(group, plural, name, "unable to create new content in namespace %s because it is being "
+                               "terminated" % namespace,
+                               [{"reason": "NamespaceTerminating", "message": "namespace %s is being terminated" % namespace,
+                                 "field": "metadata.namespace"}])
 
 
 def webhook_denied(webhook, message, code=403, reason="Forbidden"):
@@ -776,7 +804,8 @@ Request = namedtuple("Request", "method path query headers")
 class Fault:
     """A fault rule made by ``FakeKubeAPI.fail``; ``hits`` counts the requests it answered."""
 
-    def __init__(self, method, path_regex, status_code, body, content_type, times, delay):
+    def __init__(self, method, path_regex, status_code, body, content_type, times, delay, headers=None, reset=False,
+                 answer_delay=0.0):
         self.method = None if method in (None, "*") else method.upper()
         self.pattern = re.compile(path_regex)
         self.status_code = status_code
@@ -784,6 +813,9 @@ class Fault:
         self.content_type = content_type
         self.times = times
         self.delay = delay
+        self.headers = dict(headers or {})
+        self.reset = reset
+        self.answer_delay = answer_delay
         self.hits = 0
 
     def matches(self, method, path):
@@ -798,6 +830,9 @@ class _Response:
         self.data = data
         self.content_type = content_type
         self.stream = stream
+        self.warnings = []  # raw ``Warning`` header values
+        self.headers = {}  # further response headers (e.g. Retry-After of an injected 429)
+        self.reset = False  # close the connection with a TCP reset instead of answering
 
 
 def _json_response(status, body):
@@ -922,7 +957,12 @@ class FakeKubeAPI:
         self._server = None
         self._thread = None
         self._stopped = threading.Event()
+        self._local = threading.local()  # per request: Warning headers to send
         self.kubeconfig = None  # path of the last kubeconfig written
+        # Seconds between a namespace DELETE and the namespace controller deleting
+        # its content (5 s on a real cluster; 0 keeps tests fast).
+        self.namespace_deletion_delay = 0.0
+        self._namespace_deleted_at = {}
         for name in PRESET_NAMESPACES:
             self.create_namespace(name)
 
@@ -1095,6 +1135,8 @@ class FakeKubeAPI:
         with self._lock:
             for _round in range(max_rounds):
                 before = self.store.revision
+                self._namespace_controller()
+                self._quota_controller()
                 for fn in list(self._reconcilers):
                     fn(self)
                 if self.store.revision == before:
@@ -1276,23 +1318,27 @@ class FakeKubeAPI:
             self._pod_logs[(namespace, name, container)] = text
 
     def set_service_proxy(self, namespace, name, port, fn_or_text):
-        """Answer ``.../services/NAME[:PORT]/proxy/PATH``.
+        """What the pods behind Service NAME answer through ``.../services/[SCHEME:]NAME[:PORT]/proxy/PATH``.
 
         ``fn_or_text`` is a str/bytes (the body for any path) or
         ``fn(method, path, query, body_bytes)`` returning a str/bytes/dict/list
-        body or ``(status, body[, content_type])``. ``port`` None matches any
-        port. Without a handler the proxy answers 503 (service exists, no
-        endpoints) or 404 (no such service), as the apiserver does.
+        body or ``(status, body[, content_type])``. ``port`` (as in the URL, or the
+        Service port name it resolves to) None matches any port. The request is
+        routed as the apiserver does (``pkg/registry/core/service/storage``, answers
+        recorded in ``errors/``): 404 without the Service; 503 ``no service port N
+        found`` for an undeclared port number; 503 ``no endpoints available`` while
+        its v1 Endpoints have no ready address for the port (EndpointSlices are not
+        read); then this handler, or, without one, 503 ``error trying to reach
+        service: dial tcp IP:PORT: connect: connection refused``.
         """
         with self._lock:
             self._proxies[(namespace, name, None if port is None else str(port))] = fn_or_text
 
     def set_pod_proxy(self, namespace, name, port, fn_or_text):
-        """Answer ``.../pods/NAME[:PORT]/proxy/PATH`` like ``set_service_proxy``.
+        """What pod NAME answers through ``.../pods/NAME[:PORT]/proxy/PATH`` (same handler forms).
 
-        Without a handler the proxy answers as the apiserver does: 404 for a
-        missing pod, the recorded 400 ``address not allowed`` for a pod without
-        ``status.podIP``, else 503 (nothing listening).
+        As the apiserver: 404 without the pod, 400 ``address not allowed`` while it
+        has no ``status.podIP``, the handler, else 503 connection refused.
         """
         with self._lock:
             self._pod_proxies[(namespace, name, None if port is None else str(port))] = fn_or_text
@@ -1318,10 +1364,35 @@ class FakeKubeAPI:
                     self.discovery.remove_group_version(group_version)
                 self.discovery.add_group_version(group_version, resource_list_doc)
 
+    @staticmethod
+    def endpoints_for(service, pods, ready=True):
+        """The v1 Endpoints the endpoints controller keeps for ``service`` over ``pods`` (with IPs).
+
+        One subset; each pod an address (``ip``, ``nodeName``, ``targetRef``) under
+        ``addresses`` (ready) or ``notReadyAddresses``; ports named as the Service's
+        with the target port number. No pods: no ``subsets`` key (as recorded).
+        """
+        meta = service["metadata"]
+        endpoints = {"apiVersion": "v1", "kind": "Endpoints",
+                     "metadata": {"name": meta["name"], "namespace": meta["namespace"],
+                                  "labels": {"endpoints.kubernetes.io/managed-by": "endpoint-controller"}}}
+        addresses = []
+        for pod in pods:
+            pmeta = pod["metadata"]
+            addresses.append({"ip": (pod.get("status") or {}).get("podIP"), "nodeName": (pod.get("spec") or {}).get("nodeName"),
+                              "targetRef": {"kind": "Pod", "namespace": pmeta["namespace"], "name": pmeta["name"],
+                                            "uid": pmeta.get("uid", "")}})
+        if addresses:
+            ports = [{"name": p.get("name", ""), "port": p.get("targetPort", p["port"]), "protocol": p.get("protocol", "TCP")}
+                     for p in service["spec"]["ports"]]
+            endpoints["subsets"] = [{"addresses" if ready else "notReadyAddresses": addresses, "ports": ports}]
+        return endpoints
+
     # ------------------------------------------------------------------
     # Fault injection and auth
     # ------------------------------------------------------------------
-    def fail(self, method, path_regex, status_code=None, body=None, fixture=None, times=None, delay=0.0):
+    def fail(self, method, path_regex, status_code=None, body=None, fixture=None, times=None, delay=0.0, headers=None,
+             reset=False, answer_delay=0.0):
         """Answer matching requests with an error instead of handling them; returns the ``Fault``.
 
         ``method``: "GET", ... or None/"*" for any; ``path_regex`` is searched in
@@ -1331,6 +1402,10 @@ class FakeKubeAPI:
         (text/plain); neither: a generic Status for the code. ``times``: how many
         requests it answers (None: all). ``delay``: seconds to wait first; with no
         status code the request is then handled normally (a slow server).
+        ``headers``: response headers sent with the error (``{"Retry-After": "1"}``).
+        ``reset``: close the connection with a TCP reset instead of answering.
+        ``answer_delay``: handle the request normally, then wait this long before
+        answering (the server did it, the client may time out first).
         """
         content_type = None
         if fixture is not None:
@@ -1341,7 +1416,7 @@ class FakeKubeAPI:
         if status_code is not None and body is None:
             body = status_failure(status_code, _REASONS.get(status_code, "InternalError"),
                                   "injected failure (%d)" % status_code)
-        rule = Fault(method, path_regex, status_code, body, content_type, times, delay)
+        rule = Fault(method, path_regex, status_code, body, content_type, times, delay, headers, reset, answer_delay)
         with self._lock:
             self._faults.append(rule)
         return rule
@@ -1527,6 +1602,14 @@ class FakeKubeAPI:
                 meta["deletionGracePeriodSeconds"] = 0
                 self.store.save(key, obj)
             return obj, False
+        if key == ("", "namespaces") and not force:
+            if not meta.get("deletionTimestamp"):
+                meta["deletionTimestamp"] = self._timestamp()
+                obj["status"] = {"phase": "Terminating"}
+                self.store.save(key, obj)
+                self._namespace_deleted_at[meta["name"]] = time.monotonic()
+            self._namespace_controller()
+            return obj, self.store.get(key, None, meta["name"]) is None
         self.store.remove(key, obj)
         if key == ("", "namespaces"):
             for other in self.store.keys():
@@ -1534,6 +1617,7 @@ class FakeKubeAPI:
                     self._remove(other, child, force=True)
             for log_key in [k for k in self._pod_logs if k[0] == meta["name"]]:
                 del self._pod_logs[log_key]
+            self._namespace_deleted_at.pop(meta["name"], None)
         if not orphan and meta.get("uid"):
             for other in self.store.keys():
                 for child in self.store.items(other):
@@ -1542,11 +1626,201 @@ class FakeKubeAPI:
                         self._remove(other, child)
         return obj, True
 
+    # -- built-in admission and controllers ------------------------------------
+    def _decode_checks(self, rt, obj):
+        """What the apiserver refuses while decoding: Lease MicroTime fields need exactly 6 fractional digits."""
+        if rt.key != ("coordination.k8s.io", "leases"):
+            return
+        spec = obj.get("spec") or {}
+        for field in ("acquireTime", "renewTime"):
+            if spec.get(field) is None:
+                continue
+            try:
+                spec[field] = admission.parse_microtime(spec[field])
+            except ValueError as exc:
+                raise Reject(400, bad_request('%s in version "%s" cannot be handled as a %s: %s'
+                                              % (rt.kind, rt.version, rt.kind, exc)))
+
+    def _namespace_object(self, namespace):
+        return self.store.get(("", "namespaces"), None, namespace) if namespace else None
+
+    def _namespace_lifecycle(self, rt, obj):
+        """NamespaceLifecycle: no new content in a Terminating namespace."""
+        namespace = obj["metadata"].get("namespace")
+        ns = self._namespace_object(namespace)
+        if ns is not None and ns["metadata"].get("deletionTimestamp"):
+            raise Reject(403, namespace_terminating(rt.group, rt.plural, obj["metadata"].get("name"), namespace))
+
+    def _in_namespace(self, plural, namespace):
+        return self.store.items(("", plural), namespace) if namespace else []
+
+    def _mutating_admission(self, rt, obj):
+        """LimitRanger defaults (default requests and limits of Container LimitRanges)."""
+        if rt.key == ("", "pods"):
+            ranges = self._in_namespace("limitranges", obj["metadata"].get("namespace"))
+            if ranges:
+                admission.limit_range_defaults(obj, ranges)
+                obj["status"]["qosClass"] = pod_qos_class(obj)
+
+    def _validating_admission(self, rt, obj):
+        """LimitRanger min/max, PodSecurity (namespace labels), ResourceQuota; 403 or Warning headers."""
+        meta = obj["metadata"]
+        namespace, name = meta.get("namespace"), meta.get("name")
+        if not namespace:
+            return
+        if rt.key == ("", "pods"):
+            errors = admission.limit_range_violations(obj, self._in_namespace("limitranges", namespace))
+            if errors:
+                raise Reject(403, admission_forbidden(rt.group, rt.plural, name, admission.aggregate(errors)))
+        ns = self._namespace_object(namespace) or {}
+        denied, warnings = admission.pod_security_admission(ns["metadata"].get("labels"), rt.group, rt.plural, obj)
+        if denied:
+            raise Reject(403, admission_forbidden(rt.group, rt.plural, name, denied))
+        for text in warnings:
+            self._warn(text)
+        self._quota_admission(rt, obj)
+
+    def _quota_admission(self, rt, obj):
+        namespace, name = obj["metadata"]["namespace"], obj["metadata"].get("name")
+        quotas = self._in_namespace("resourcequotas", namespace)
+        if not quotas:
+            return
+        if rt.key == ("", "pods"):
+            for quota in quotas:
+                error = admission.quota_constraint_error((quota.get("spec") or {}).get("hard") or {}, obj)
+                if error:
+                    raise Reject(403, admission_forbidden(rt.group, rt.plural, name, "failed quota: %s: %s"
+                                                          % (quota["metadata"]["name"], error)))
+        requested = admission.object_usage(rt.group, rt.plural, obj)
+        for quota in quotas:
+            hard = (quota.get("spec") or {}).get("hard") or {}
+            used = self._usage(namespace, hard)
+            error = admission.quota_exceeded_error(quota["metadata"]["name"], hard, used, requested)
+            if error:
+                raise Reject(403, admission_forbidden(rt.group, rt.plural, name, error))
+
+    def _usage(self, namespace, hard):
+        """What the namespace's objects use of each resource in ``hard`` (Decimals)."""
+        usages = []
+        for key in self.store.keys():
+            for obj in self.store.items(key, namespace):
+                usages.append(admission.object_usage(key[0], key[1], obj))
+        return dict((r, sum((u.get(r, 0) for u in usages), admission.Decimal(0))) for r in hard)
+
+    def _quota_controller(self):
+        """Play the quota controller: status.hard and status.used of every ResourceQuota."""
+        for quota in self.store.items(("", "resourcequotas")):
+            hard = (quota.get("spec") or {}).get("hard") or {}
+            usages = [admission.object_usage(key[0], key[1], obj)
+                      for key in self.store.keys() for obj in self.store.items(key, quota["metadata"]["namespace"])]
+            status = {"hard": dict(hard), "used": admission.quota_used(hard, usages)}
+            if quota.get("status") != status:
+                updated = copy.deepcopy(quota)
+                updated["status"] = status
+                self.store.save(("", "resourcequotas"), updated)
+
+    def _namespace_controller(self):
+        """Play the namespace controller for Terminating namespaces (after ``namespace_deletion_delay``).
+
+        Deletes the content; objects with finalizers stay (Terminating) and the
+        namespace keeps ``phase: Terminating`` with the five recorded conditions
+        until they are gone; then the namespace is removed.
+        """
+        for ns in self.store.items(("", "namespaces")):
+            name = ns["metadata"]["name"]
+            if not ns["metadata"].get("deletionTimestamp"):
+                continue
+            started = self._namespace_deleted_at.setdefault(name, time.monotonic())
+            if time.monotonic() - started < self.namespace_deletion_delay:
+                continue
+            remaining, finalizers = {}, {}
+            for key in self.store.keys():
+                if key == ("", "namespaces"):
+                    continue
+                for child in list(self.store.items(key, name)):
+                    child, removed = self._remove(key, child)
+                    if not removed:
+                        remaining[key] = remaining.get(key, 0) + 1
+                        for finalizer in child["metadata"].get("finalizers") or []:
+                            finalizers[finalizer] = finalizers.get(finalizer, 0) + 1
+            if not remaining:
+                self.store.remove(("", "namespaces"), ns)
+                self._namespace_deleted_at.pop(name, None)
+                for log_key in [k for k in self._pod_logs if k[0] == name]:
+                    del self._pod_logs[log_key]
+                continue
+            conditions = admission.namespace_deletion_conditions(remaining, finalizers, self._timestamp())
+            old = dict((c["type"], c) for c in (ns.get("status") or {}).get("conditions") or [])
+            for condition in conditions:  # keep lastTransitionTime while status and message hold
+                before = old.get(condition["type"])
+                if before and (before.get("status"), before.get("message")) == (condition["status"], condition["message"]):
+                    condition["lastTransitionTime"] = before.get("lastTransitionTime")
+            if (ns.get("status") or {}).get("conditions") != conditions:
+                updated = copy.deepcopy(ns)
+                updated["status"] = {"phase": "Terminating", "conditions": conditions}
+                self.store.save(("", "namespaces"), updated)
+
+    def create_pod_for(self, owner, template, name):
+        """Play a ReplicaSet/Job controller creating pod ``name`` from ``template`` for ``owner``.
+
+        The pod goes through the API's create path (LimitRange, Pod Security,
+        quota). A refusal is what the real controller records: a Warning
+        ``FailedCreate`` event on the owner (``Error creating: <message>``) and
+        a ``ReplicaFailure=True/FailedCreate`` condition; returns None then,
+        else the created pod.
+        """
+        meta = owner["metadata"]
+        pod = {"apiVersion": "v1", "kind": "Pod",
+               "metadata": dict(copy.deepcopy((template or {}).get("metadata") or {}), name=name,
+                                namespace=meta["namespace"],
+                                ownerReferences=[{"apiVersion": owner["apiVersion"], "kind": owner["kind"],
+                                                  "name": meta["name"], "uid": meta.get("uid"), "controller": True,
+                                                  "blockOwnerDeletion": True}]),
+               "spec": copy.deepcopy((template or {}).get("spec") or {})}
+        try:
+            return self.create_object(pod)
+        except Reject as reject:
+            message = reject.body.get("message") if isinstance(reject.body, dict) else str(reject.body)
+            with self._lock:
+                self._failed_create(owner, "Error creating: %s" % message)
+            return None
+
+    def _failed_create(self, owner, message):
+        meta = owner["metadata"]
+        now = self._timestamp()
+        event_name = "%s.%s" % (meta["name"], hashlib.md5(message.encode("utf-8")).hexdigest()[:16])
+        current = self.store.get(("", "events"), meta["namespace"], event_name)
+        count = (current or {}).get("count", 0) + 1
+        component = "job-controller" if owner["kind"] == "Job" else "replicaset-controller"
+        self.put_object({"apiVersion": "v1", "kind": "Event",
+                         "metadata": {"name": event_name, "namespace": meta["namespace"]},
+                         "involvedObject": {"kind": owner["kind"], "namespace": meta["namespace"], "name": meta["name"],
+                                            "uid": meta.get("uid"), "apiVersion": owner["apiVersion"],
+                                            "resourceVersion": meta.get("resourceVersion")},
+                         "reason": "FailedCreate", "message": message, "source": {"component": component},
+                         "firstTimestamp": (current or {}).get("firstTimestamp", now), "lastTimestamp": now,
+                         "count": count, "type": "Warning", "eventTime": None, "reportingComponent": component,
+                         "reportingInstance": ""})
+        rt = self.resource_type(owner["apiVersion"], owner["kind"])
+        stored = self.store.get(rt.key, meta["namespace"], meta["name"]) if rt is not None else None
+        if stored is None or owner["kind"] == "Job":
+            return
+        status = copy.deepcopy(stored.get("status") or {})
+        conditions = [c for c in status.get("conditions") or [] if c.get("type") != "ReplicaFailure"]
+        conditions.append({"type": "ReplicaFailure", "status": "True", "lastUpdateTime": now, "lastTransitionTime": now,
+                           "reason": "FailedCreate", "message": message.replace("Error creating: ", "", 1)})
+        status["conditions"] = conditions
+        if status != stored.get("status"):
+            updated = copy.deepcopy(stored)
+            updated["status"] = status
+            self.store.save(rt.key, updated)
+
     def _create_object(self, rt, namespace, obj, dry_run):
         """Create path shared by POST and apply: namespace, defaults, validation, hooks, 409, store."""
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
             raise Reject(400, bad_request("metadata must be an object"))
+        self._decode_checks(rt, obj)
         if rt.namespaced:
             if meta.get("namespace") and namespace and meta["namespace"] != namespace:
                 raise Reject(400, bad_request("the namespace of the provided object does not match the namespace "
@@ -1565,9 +1839,12 @@ class FakeKubeAPI:
                 meta["name"] = meta["generateName"] + _generate_suffix()
                 if self.store.get(rt.key, meta.get("namespace"), meta["name"]) is None:
                     break
+        self._namespace_lifecycle(rt, obj)
         self._defaults(rt, obj)
+        self._mutating_admission(rt, obj)
         self._validate(rt, obj)
         self._run_hooks(self._create_hooks, rt.key, obj, self, dry_run)
+        self._validating_admission(rt, obj)
         if self.store.get(rt.key, meta.get("namespace"), meta["name"]) is not None:
             raise Reject(409, already_exists(rt.group, rt.plural, meta["name"]))
         self._stamp(rt, obj)
@@ -1580,6 +1857,7 @@ class FakeKubeAPI:
         generation, finalizer-driven removal; a no-op keeps the resourceVersion."""
         new = copy.deepcopy(candidate)
         new["apiVersion"], new["kind"] = current.get("apiVersion", rt.api_version), rt.kind
+        self._decode_checks(rt, new)
         meta = new.setdefault("metadata", {})
         old_meta = current["metadata"]
         for field in ("name", "namespace", "uid", "creationTimestamp", "deletionTimestamp",
@@ -1603,6 +1881,11 @@ class FakeKubeAPI:
         if self._tracks_generation(rt) and new.get("spec") != current.get("spec"):
             new["metadata"]["generation"] = old_meta.get("generation", 0) + 1
         self._run_hooks(self._update_hooks, rt.key, new, copy.deepcopy(current), self, dry_run)
+        if rt.key == ("", "namespaces"):
+            for text in admission.namespace_enforce_warnings(
+                    old_meta["name"], old_meta.get("labels"), meta.get("labels"),
+                    self.store.items(("", "pods"), old_meta["name"])):
+                self._warn(text)
         self._stamp(rt, new)
         if new == current:
             return current
@@ -1625,12 +1908,23 @@ class FakeKubeAPI:
         logged = dict((h, headers.get(h)) for h in LOGGED_HEADERS if headers.get(h) is not None)
         self.requests.append(Request(method, path, query, logged))
         call = _Call(method, path, query, headers, body)
+        self._local.warnings = []
         try:
+            with self._lock:
+                self._namespace_controller()
+            answer_delay = 0.0
             for fault in self._matching_faults(method, path):
                 if fault.delay:
                     self._stopped.wait(fault.delay)
+                if fault.reset:
+                    response = _Response(0)
+                    response.reset = True
+                    return response
                 if fault.status_code is not None:
-                    return _reject_response(Reject(fault.status_code, copy.deepcopy(fault.body)))
+                    response = _reject_response(Reject(fault.status_code, copy.deepcopy(fault.body)))
+                    response.headers = dict(fault.headers)
+                    return response
+                answer_delay = max(answer_delay, fault.answer_delay)
             token = self._token
             if token is not None and headers.get("Authorization") != "Bearer %s" % token[0]:
                 return _json_response(401, token[1])
@@ -1639,6 +1933,7 @@ class FakeKubeAPI:
             return _reject_response(reject)
         except Exception:  # a bug in the fake or in a hook: make it loud
             return self._internal_error()
+        response.warnings = [admission.warning_header(text) for text in self._local.warnings]
         if method in ("POST", "PUT", "PATCH", "DELETE") and 200 <= response.status < 300 and not call.dry_run:
             try:
                 self.reconcile()
@@ -1646,7 +1941,15 @@ class FakeKubeAPI:
                 return _reject_response(reject)
             except Exception:
                 return self._internal_error()
+        if answer_delay:
+            self._stopped.wait(answer_delay)
         return response
+
+    def _warn(self, text):
+        """Send ``text`` as a ``Warning`` header with the current answer (API requests only)."""
+        warnings = getattr(self._local, "warnings", None)
+        if warnings is not None and text not in warnings:
+            warnings.append(text)
 
     def _internal_error(self):
         text = traceback.format_exc()
@@ -1663,7 +1966,7 @@ class FakeKubeAPI:
                 if rule.matches(method, path):
                     rule.hits += 1
                     found.append(rule)
-                    if rule.status_code is not None:
+                    if rule.status_code is not None or rule.reset:
                         break
         return found
 
@@ -1689,7 +1992,7 @@ class FakeKubeAPI:
             status = 200
             if isinstance(result, tuple):
                 status, result = result
-            return _proxy_response(status, result) if not isinstance(result, str) else _text_response(status, result)
+            return _proxy_response(status, result)
         with self._lock:
             doc = self.discovery.document(path)
             if doc is not None:
@@ -1931,7 +2234,10 @@ class FakeKubeAPI:
             else:
                 result, removed = self._remove(rt.key, current, orphan=call.query.get("propagationPolicy") == "Orphan")
             if not removed:
-                return _json_response(200, self._present(rt, result))
+                shown = self._present(rt, result)
+                if rt.key == ("", "namespaces"):
+                    shown["status"] = {"phase": "Terminating"}  # the controller's conditions come later
+                return _json_response(200, shown)
             if rt.key in RETURNS_DELETED_OBJECT:
                 shown = self._present(rt, result)
                 if rt.key == ("", "namespaces"):
@@ -2034,6 +2340,10 @@ class FakeKubeAPI:
             text = "".join(lines[-int(tail):]) if int(tail) > 0 else ""
         return _text_response(200, text)
 
+    def _proxy_path(self, kind, namespace, name_port, call):
+        prefix = "/api/v1/namespaces/%s/%s/%s/proxy" % (namespace, kind, name_port)
+        return (call.path[len(prefix):] if call.path.startswith(prefix) else "/") or "/"
+
     def _aggregated_handler(self, path):
         """(handler, rest path) when ``path`` lies below an aggregated API with a handler, else None."""
         for group_version, handler in self._aggregated.items():
@@ -2042,41 +2352,61 @@ class FakeKubeAPI:
                 return handler, path[len(prefix):]
         return None
 
+    def _service_proxy(self, namespace, name_port, call):
+        # "svc", "svc:port" or "scheme:svc:port" (utilnet.SplitSchemeNamePort)
+        parts = name_port.split(":")
+        if len(parts) > 3 or not parts[-2 if len(parts) == 3 else 0]:
+            raise Reject(400, bad_request('invalid service request "%s"' % name_port))
+        service, port = (parts[0], "") if len(parts) == 1 else (parts[-2], parts[-1])
+        with self._lock:
+            svc = self.store.get(("", "services"), namespace, service)
+            if svc is None:
+                raise Reject(404, not_found("", "services", service))
+            port_name = port
+            if port.isdigit():
+                declared = [p for p in (svc.get("spec") or {}).get("ports") or [] if str(p.get("port")) == port]
+                if not declared:
+                    raise Reject(503, status_failure(503, "ServiceUnavailable",
+                                                     'no service port %s found for service "%s"' % (port, service)))
+                port_name = declared[0].get("name") or ""
+            endpoints = self.store.get(("", "endpoints"), namespace, service)
+            if endpoints is None:
+                raise Reject(404, not_found("", "endpoints", service))
+            if not endpoints.get("subsets"):
+                raise Reject(503, status_failure(503, "ServiceUnavailable", 'no endpoints available for service "%s"' % service))
+            target = None
+            for subset in endpoints["subsets"]:
+                for entry in subset.get("ports") or []:
+                    if subset.get("addresses") and (entry.get("name") or "") == port_name and target is None:
+                        target = (subset["addresses"][0].get("ip"), entry.get("port"))
+            if target is None:  # the real message names the whole id here
+                raise Reject(503, status_failure(503, "ServiceUnavailable", 'no endpoints available for service "%s"' % name_port))
+            handler = None
+            for key in (port, port_name, None):
+                handler = self._proxies.get((namespace, service, key))
+                if handler is not None:
+                    break
+        return self._backend(handler, target, self._proxy_path("services", namespace, name_port, call), call)
+
     def _pod_proxy(self, namespace, name_port, call):
         parts = name_port.split(":")
-        pod_name, port = (parts[0], None) if len(parts) == 1 else (parts[-2], parts[-1])
-        prefix = "/api/v1/namespaces/%s/pods/%s/proxy" % (namespace, name_port)
-        path = call.path[len(prefix):] if call.path.startswith(prefix) else "/"
+        pod_name, port = (parts[0], "") if len(parts) == 1 else (parts[-2], parts[-1])
         with self._lock:
-            handler = self._pod_proxies.get((namespace, pod_name, port), self._pod_proxies.get((namespace, pod_name, None)))
             pod = self.store.get(("", "pods"), namespace, pod_name)
-        if pod is None:
-            raise Reject(404, not_found("", "pods", pod_name))
-        if not (pod.get("status") or {}).get("podIP"):
-            raise Reject(400, self.recorded("errors/400-proxy-pod-pending-no-ip.json")["response"])
+            if pod is None:
+                raise Reject(404, not_found("", "pods", pod_name))
+            ip = (pod.get("status") or {}).get("podIP")
+            if not ip:
+                raise Reject(400, bad_request("address not allowed"))
+            handler = self._pod_proxies.get((namespace, pod_name, port), self._pod_proxies.get((namespace, pod_name, None)))
+        return self._backend(handler, (ip, port or 80), self._proxy_path("pods", namespace, name_port, call), call)
+
+    def _backend(self, handler, target, path, call):
+        """The proxied pod's answer, or the apiserver's 503 when nothing listens there."""
         if handler is None:
             raise Reject(503, status_failure(503, "ServiceUnavailable", "error trying to reach service: dial tcp %s:%s: "
-                                             "connect: connection refused" % (pod["status"]["podIP"], port or 80), {}))
-        result = handler(call.method, path or "/", dict(call.query), call.raw_body) if callable(handler) else handler
-        status, content_type = 200, None
-        if isinstance(result, tuple):
-            status, content_type, result = result[0], (result[2] if len(result) > 2 else None), result[1]
-        return _proxy_response(status, result, content_type)
-
-    def _service_proxy(self, namespace, name_port, call):
-        parts = name_port.split(":")
-        service, port = (parts[0], None) if len(parts) == 1 else (parts[-2], parts[-1])
-        prefix = "/api/v1/namespaces/%s/services/%s/proxy" % (namespace, name_port)
-        path = call.path[len(prefix):] if call.path.startswith(prefix) else "/"
-        with self._lock:
-            handler = self._proxies.get((namespace, service, port), self._proxies.get((namespace, service, None)))
-            exists = self.store.get(("", "services"), namespace, service) is not None
-        if handler is None:
-            if not exists:
-                raise Reject(404, not_found("", "services", service))
-            raise Reject(503, status_failure(503, "ServiceUnavailable",
-                                             'no endpoints available for service "%s"' % service, {}))
-        result = handler(call.method, path or "/", dict(call.query), call.raw_body) if callable(handler) else handler
+                                             "connect: connection refused" % target))
+        result = handler(call.method, path, dict(call.query), call.raw_body) if callable(handler) else handler
         status, content_type = 200, None
         if isinstance(result, tuple):
             status, content_type, result = result[0], (result[2] if len(result) > 2 else None), result[1]
@@ -2194,10 +2524,22 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
         response = self.server.fake._dispatch(self.command, self.path, self.headers, body)
+        if response.reset:
+            self.close_connection = True
+            try:
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+            except OSError:
+                pass
+            return
         try:
             self.send_response(response.status)
             self.send_header("Content-Type", response.content_type)
             self.send_header("Cache-Control", "no-cache, private")
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            for warning in response.warnings:
+                self.send_header("Warning", warning)
             if response.stream is None:
                 self.send_header("Content-Length", str(len(response.data)))
                 self.end_headers()
@@ -2251,6 +2593,8 @@ def main(argv=None):
     parser.add_argument("--scenario", default="default", choices=sorted(SCENARIOS), help="preset to apply")
     parser.add_argument("--port", type=int, default=0, help="port (default: chosen by the OS)")
     parser.add_argument("--token", help="bearer token to require (written into the kubeconfig)")
+    parser.add_argument("--namespace-deletion-delay", type=float, default=0.0,
+                        help="seconds before the namespace controller deletes a deleted namespace's content (real: 5)")
     parser.add_argument("--discovery-dir", help="discovery documents (default: ../shared/k8s-fixtures/discovery)")
     parser.add_argument("--fixtures-dir", help="recorded fixtures (default: ../shared/k8s-fixtures)")
     args = parser.parse_args(argv)
@@ -2262,6 +2606,7 @@ def main(argv=None):
         sys.stderr.write("fakeapi: cannot start: %s\n" % exc)
         return 2
     SCENARIOS[args.scenario](fake)
+    fake.namespace_deletion_delay = args.namespace_deletion_delay
     if args.token:
         fake.require_token(args.token)
     stopped = threading.Event()

@@ -1,8 +1,15 @@
-"""A fake Gateway API cluster for ai_inference tests: plays Traefik, the Deployment controller and the kubelet.
+"""A fake Gateway API cluster for ai_inference tests: plays Traefik, the Deployment controller, the kubelet and the pod network.
 
 Used with ``tests.support.fakeapi.FakeKubeAPI``: a create hook applies the status defaults of the real
 v1.4.1 CRDs (as the apiserver does: the recorded GatewayClass fixture shows Accepted=Unknown/Pending),
 and a reconciler plays the controllers and the client pod's output (``client_log``).
+
+The pod network: with ``default_deny`` a policy engine (as a Kyverno generate rule does) puts a
+default-deny NetworkPolicy into every new namespace; a client pod in a namespace with such a policy
+gets no answer at all, not even straight from a backend Service, so its control requests fail.
+The Deployment controller creates its pods through the fake's admission (``create_pod_for``: Pod
+Security of the namespace, LimitRange, quota), so a refused template yields the real ``FailedCreate``
+event; ``backend_rejection`` forces such a refusal with a given message.
 """
 
 import json
@@ -33,8 +40,15 @@ def cond(type_, status, reason, message="", generation=1):
             "observedGeneration": generation, "lastTransitionTime": T0}
 
 
-def client_log(warmup_ok=True, header=GOOD_COUNTS["header"], weighted=GOOD_COUNTS["weighted"], errors=0):
+def client_log(warmup_ok=True, header=GOOD_COUNTS["header"], weighted=GOOD_COUNTS["weighted"], errors=0, control_error=None):
+    """The client's output; ``control_error`` (``curl exit 28``...) makes the control requests fail, as the script reports it."""
     lines = ["starting"]
+    if control_error:
+        lines.append('AIC ' + json.dumps({"phase": "control", "ok": False, "failed": " ".join(gw.control_targets()),
+                                          "attempts": 2 * gw.CONTROL_ATTEMPTS, "last_error": control_error, "other_sample": ""}))
+        lines.append('AIC {"phase":"done"}')
+        return "\n".join(lines) + "\n"
+    lines.append('AIC ' + json.dumps({"phase": "control", "ok": True, "targets": " ".join(gw.control_targets()), "attempts": 2}))
     if not warmup_ok:
         lines.append('AIC {"phase":"warmup","ok":false,"target":"","attempts":60,"seconds":60,'
                      '"last_error":"http 404","other_sample":""}')
@@ -52,8 +66,12 @@ class Cluster:
     """Plays the apiserver's CRD defaulting, Traefik, the Deployment controller and the kubelet."""
 
     def __init__(self, fake, controller=True, class_status=("True", "Handled", "Handled by Traefik controller"),
-                 program_gateway=True, route_ok=True, backend_problem=None, log=None):
+                 program_gateway=True, route_ok=True, backend_problem=None, log=None, default_deny=False,
+                 backend_rejection=None, client_waiting=None):
         self.fake = fake
+        self.default_deny = default_deny
+        self.backend_rejection = backend_rejection
+        self.client_waiting = client_waiting
         self.controller = controller
         self.class_status = class_status
         self.program_gateway = program_gateway
@@ -74,10 +92,28 @@ class Cluster:
         fake.add_reconciler(self.reconcile)
 
     def reconcile(self, fake):
+        if self.default_deny:
+            self.policy_engine(fake)
         if self.controller:
             self.traefik(fake)
         self.deployments(fake)
         self.clients(fake)
+
+    def policy_engine(self, fake):
+        """A generate rule: every new namespace gets a default-deny NetworkPolicy."""
+        for ns in fake.objects("v1", "namespaces"):
+            name = ns["metadata"]["name"]
+            if name in PRESET_NAMESPACES or fake.get_object("networking.k8s.io/v1", "networkpolicies", "default-deny-all", name):
+                continue
+            fake.put_object({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                             "metadata": {"name": "default-deny-all", "namespace": name},
+                             "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}})
+
+    @staticmethod
+    def denied(fake, namespace):
+        """Whether a NetworkPolicy selecting every pod of the namespace denies all traffic."""
+        return any(p["spec"].get("podSelector") == {} and not p["spec"].get("ingress") and not p["spec"].get("egress")
+                   for p in fake.objects("networking.k8s.io/v1", "networkpolicies", namespace=namespace))
 
     def traefik(self, fake):
         accepted = set()
@@ -118,12 +154,23 @@ class Cluster:
             if fake.get_object("v1", "pods", pod_name, ns) is not None:
                 continue
             template = d["spec"]["template"]
-            pod = {"apiVersion": "v1", "kind": "Pod",
-                   "metadata": {"name": pod_name, "namespace": ns, "labels": template["metadata"]["labels"]},
-                   "spec": dict(template["spec"], nodeName="node-1")}
+            if self.backend_rejection:
+                rs = "%s-5f7d8c9b6" % name
+                fake.put_object({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "%s.failedcreate" % rs, "namespace": ns},
+                                 "involvedObject": {"kind": "ReplicaSet", "name": rs, "namespace": ns, "apiVersion": "apps/v1"},
+                                 "reason": "FailedCreate", "type": "Warning", "message": "Error creating: %s" % self.backend_rejection,
+                                 "source": {"component": "replicaset-controller"}})
+                continue
+            # through the API's create path (Pod Security, LimitRange, quota) as the ReplicaSet controller does
+            if fake.create_pod_for(d, template, pod_name) is None:
+                continue  # refused: FailedCreate event and ReplicaFailure condition on the Deployment
+            pod = fake.get_object("v1", "pods", pod_name, ns)
+            pod["spec"]["nodeName"] = "node-1"
             if self.backend_problem:
+                # a message alone: ImagePullBackOff with it; a tuple: (waiting reason, message)
+                reason, message = self.backend_problem if isinstance(self.backend_problem, tuple) else ("ImagePullBackOff", self.backend_problem)
                 status = {"phase": "Pending", "containerStatuses": [{"name": "echo", "ready": False, "state": {
-                    "waiting": {"reason": "ImagePullBackOff", "message": self.backend_problem}}}]}
+                    "waiting": {"reason": reason, "message": message}}}]}
             else:
                 status = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
                           "containerStatuses": [{"name": "echo", "ready": True, "state": {"running": {}}}]}
@@ -136,8 +183,18 @@ class Cluster:
             if labels.get(gw.COMPONENT_LABEL) != "client" or pod["status"].get("phase") != "Pending":
                 continue
             ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+            if pod["metadata"]["uid"] in [p["metadata"]["uid"] for p in self.client_pods]:
+                continue
             self.client_pods.append(pod)
-            fake.set_pod_log(ns, name, self.log)
+            if self.client_waiting:
+                container = pod["spec"]["containers"][0]
+                fake.bind_pod(ns, name, "node-1")
+                fake.set_status("v1", "pods", name, {"phase": "Pending", "containerStatuses": [
+                    {"name": container["name"], "image": container["image"], "ready": False,
+                     "state": {"waiting": {"reason": self.client_waiting[0], "message": self.client_waiting[1]}}}]}, namespace=ns)
+                continue
+            log = client_log(control_error="curl exit 28") if self.denied(fake, ns) else self.log
+            fake.set_pod_log(ns, name, log)
             fake.set_status("v1", "pods", name, {"phase": "Succeeded"}, namespace=ns)
 
 

@@ -60,10 +60,13 @@ class MonitoringCluster:
         if prometheus:
             fake.create_namespace(MONITORING_NS)
             fake.put_object(prometheus_object(monitor_selector))
-            fake.put_object({"apiVersion": "v1", "kind": "Service",
-                             "metadata": {"name": "prometheus-operated", "namespace": MONITORING_NS},
-                             "spec": {"clusterIP": "None", "ports": [{"name": "web", "port": 9090, "targetPort": "web"}],
-                                      "selector": {"app.kubernetes.io/name": "prometheus"}}})
+            service = fake.put_object({"apiVersion": "v1", "kind": "Service",
+                                       "metadata": {"name": "prometheus-operated", "namespace": MONITORING_NS},
+                                       "spec": {"clusterIP": "None", "ports": [{"name": "web", "port": 9090, "targetPort": 9090}],
+                                                "selector": {"app.kubernetes.io/name": "prometheus"}}})
+            prometheus_pod = {"metadata": {"name": "prometheus-%s-0" % PROMETHEUS, "namespace": MONITORING_NS},
+                              "spec": {"nodeName": "node-1"}, "status": {"podIP": "10.42.0.5"}}
+            fake.put_object(fake.endpoints_for(service, [prometheus_pod]))
             fake.set_service_proxy(MONITORING_NS, "prometheus-operated", None, self.prometheus_api)
         if adapter:
             self.install_adapter(adapter_available)
@@ -319,7 +322,13 @@ class MonitoringCluster:
                 fake.delete_object("v1", "pods", pod_name, ns, force=True)
                 self.apps.pop((ns, pod_name), None)
             first = sorted(k for k in self.apps if k[0] == ns)
-            if fake.get_object("v1", "services", name, ns) is not None:
+            service = fake.get_object("v1", "services", name, ns)
+            if service is not None:
+                ready = [p for p in fake.objects("v1", "pods", namespace=ns) if (p["metadata"].get("labels") or {}).get("app.kubernetes.io/name") == name]
+                endpoints = fake.endpoints_for(service, ready)
+                current = fake.get_object("v1", "endpoints", name, ns)
+                if current is None or current.get("subsets") != endpoints.get("subsets"):
+                    fake.put_object(endpoints)
                 fake.set_service_proxy(ns, name, None, self.app_handler(lambda first=first: first[0] if first else None))
             fake.set_status("apps/v1", "deployments", name, {
                 "replicas": want, "readyReplicas": want, "availableReplicas": want, "updatedReplicas": want,

@@ -87,34 +87,43 @@ def deny_tfjobs_without_image(fake, calls=None):
     fake.on_create(GROUP_VERSION, "tfjobs", hook)
 
 
-def play_training_operator(fake, exit_code=0, waiting=None):
-    """Reconciler for PyTorchJobs: creates the master pod and writes the job conditions."""
+def play_training_operator(fake, exit_code=0, waiting=None, pod_exit_code=None, created=None):
+    """Reconciler for PyTorchJobs: creates the master pod and writes the job conditions.
+
+    ``pod_exit_code`` makes the pod's container exit with another code than the job's
+    conditions say (a controller reporting what did not happen); ``created`` collects the jobs seen.
+    """
 
     def reconcile(fake_):
         for job in fake_.objects(GROUP_VERSION, "pytorchjobs"):
             if job.get("status"):
                 continue
             meta = job["metadata"]
+            if created is not None:
+                created.append(copy.deepcopy(job))
             pod_name = "%s-master-0" % meta["name"]
             container = job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]
             if waiting:
                 state = {"waiting": {"reason": waiting, "message": 'Back-off pulling image "%s"' % container["image"]}}
                 phase = "Pending"
             else:
-                state = {"terminated": {"exitCode": exit_code, "reason": "Completed" if exit_code == 0 else "Error"}}
-                phase = "Succeeded" if exit_code == 0 else "Failed"
-            fake_.put_object({
-                "apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": pod_name, "namespace": meta["namespace"],
-                             "labels": {"training.kubeflow.org/job-name": meta["name"],
-                                        "training.kubeflow.org/operator-name": "pytorchjob-controller",
-                                        "training.kubeflow.org/replica-type": "master",
-                                        "training.kubeflow.org/replica-index": "0"},
-                             "ownerReferences": [{"apiVersion": GROUP_VERSION, "kind": "PyTorchJob", "name": meta["name"],
-                                                  "uid": meta["uid"], "controller": True}]},
-                "spec": {"nodeName": "gpu-node-1", "restartPolicy": "Never", "containers": [container]},
-                "status": {"phase": phase, "containerStatuses": [
-                    {"name": "pytorch", "image": container["image"], "restartCount": 0, "state": state}]}})
+                code = exit_code if pod_exit_code is None else pod_exit_code
+                state = {"terminated": {"exitCode": code, "reason": "Completed" if code == 0 else "Error"}}
+                phase = "Succeeded" if code == 0 else "Failed"
+            # the operator creates the replica pod from the job's template through the API's admission
+            template = copy.deepcopy(job["spec"]["pytorchReplicaSpecs"]["Master"]["template"])
+            template.setdefault("metadata", {}).setdefault("labels", {}).update({
+                "training.kubeflow.org/job-name": meta["name"],
+                "training.kubeflow.org/operator-name": "pytorchjob-controller",
+                "training.kubeflow.org/replica-type": "master",
+                "training.kubeflow.org/replica-index": "0"})
+            pod = fake_.create_pod_for(job, template, pod_name)
+            if pod is None:
+                continue  # refused (Pod Security, quota): FailedCreate event, as the operator sees it
+            pod["spec"]["nodeName"] = "gpu-node-1"
+            pod["status"] = {"phase": phase, "containerStatuses": [
+                {"name": "pytorch", "image": container["image"], "restartCount": 0, "state": state}]}
+            fake_.put_object(pod)
             fake_.set_pod_log(meta["namespace"], pod_name, "robust_controller reconciliation probe\n")
             now = "2026-11-23T07:00:00Z"
             conditions = [{"type": "Created", "status": "True", "reason": "PyTorchJobCreated",

@@ -24,7 +24,7 @@ def fake(tmp_path_factory):
 def test_unknown_checklist_version(fake, tmp_path):
     rc, out, dummy = certify({"conformance_kubeconfig": fake.kubeconfig, "conformance_version": "1.99"}, tmp_path)
     assert rc != 0
-    assert "conformance_version" in out and "1.33, 1.34, 1.35, 1.36" in out and "1.99" in out
+    assert "conformance_version" in out and "1.33, 1.34, 1.35, 1.36, 1.37" in out and "1.99" in out
     assert not (tmp_path / "report").exists()
 
 
@@ -66,3 +66,9 @@ def test_comma_separated_requirements_certify_and_write_the_report(fake, tmp_pat
     assert written == ["PRODUCT.yaml", "evidence", "junit.xml", "report.md", "results.json"]
     results = json.loads((tmp_path / "report" / "results.json").read_text())
     assert [r["requirement"] for r in results["requirements"]] == ["dra_support"]
+    # what extensions/molecule/certify/verify.yml asserts: the served API exercised by dry-run, allocation skipped
+    assert results["requirements"][0]["status"] == "passed"
+    assert {c["name"]: (c["status"], c["kind"]) for c in results["requirements"][0]["checks"]} == {
+        "dra_api_resources": ("passed", "inspect"), "dra_api_accepts_v1": ("passed", "exercise"),
+        "dra_allocation": ("skipped", "inspect")}
+    assert "| dra_support | MUST | PASS | 2/3 |" in (tmp_path / "report" / "report.md").read_text()

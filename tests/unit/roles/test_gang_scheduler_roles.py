@@ -40,7 +40,7 @@ def test_helmchart_is_valid_for_the_helm_controller(role):
     crdschema.validate("helm-controller", chart)
     assert chart["apiVersion"] == "helm.cattle.io/v1" and chart["kind"] == "HelmChart"
     assert chart["metadata"]["namespace"] == "kube-system"
-    assert chart["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "ai-conformance-rke2"
+    assert chart["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "ai-conformance-rke2-installer"
     spec = chart["spec"]
     assert spec["targetNamespace"] == "%s-system" % role
     assert spec["createNamespace"] is True

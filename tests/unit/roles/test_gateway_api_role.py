@@ -40,7 +40,7 @@ def test_default_helmchartconfig_validates_and_enables_the_provider():
     hcc = helmchartconfig()
     crdschema.validate("helm-controller", hcc)
     assert (hcc["metadata"]["name"], hcc["metadata"]["namespace"]) == ("rke2-traefik", "kube-system")
-    assert hcc["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "ai-conformance-rke2"
+    assert hcc["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "ai-conformance-rke2-installer"
     assert yaml.safe_load(hcc["spec"]["valuesContent"]) == {"providers": {"kubernetesGateway": {"enabled": True}}}
 
 

@@ -92,8 +92,14 @@ def test_dcgm_service_monitor_is_the_reference_procedures():
     assert monitor["spec"]["selector"] == {"matchLabels": {"app": "nvidia-dcgm-exporter"}}
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["gpu-operator"]}
     assert monitor["spec"]["endpoints"] == [{"port": "gpu-metrics", "path": "/metrics", "interval": "15s"}]
-    assert render("monitoring_dcgm_service_monitor") is True
-    assert render("monitoring_dcgm_service_monitor", gpu_operator_dcgm_service_monitor=True) is False
+    groups = {"gpu_nodes": []}
+    assert render("monitoring_dcgm_service_monitor", groups=groups) is True  # no GPU Operator add-on
+    groups = {"gpu_nodes": ["gpu-1"]}  # the gpu_operator add-on runs; its own ServiceMonitor is auto (on)
+    assert render("monitoring_dcgm_service_monitor", groups=groups) is False
+    assert render("monitoring_dcgm_service_monitor", groups=groups, gpu_operator_dcgm_service_monitor="false") is True
+    assert render("monitoring_dcgm_service_monitor", groups=groups, gpu_operator_dcgm_service_monitor=False) is True
+    assert render("monitoring_dcgm_service_monitor", groups=groups, gpu_operator_enabled=False) is True
+    assert render("monitoring_dcgm_service_monitor", groups={"gpu_nodes": []}, gpu_operator_enabled=True) is False
 
 
 def test_namespace_allows_node_exporter():

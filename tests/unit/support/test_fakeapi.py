@@ -833,6 +833,17 @@ def test_pod_logs(fake, corev1):
     assert status == 200 and content_type.startswith("text/plain")
 
 
+def exposed_service(fake, name="prom", namespace="default", port=9090, port_name="web", ready=True, pod_ip="10.42.0.9"):
+    """A Service, a pod with an IP behind it and the Endpoints the controller would keep."""
+    service = fake.put_object({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace},
+                               "spec": {"selector": {"app": name},
+                                        "ports": [{"name": port_name, "port": port, "targetPort": port, "protocol": "TCP"}]}})
+    backend = fake.put_object(dict(pod("%s-0" % name, namespace, nodeName="gpu-node-1"),
+                                   status={"phase": "Running", "podIP": pod_ip}))
+    fake.put_object(fake.endpoints_for(service, [backend], ready=ready))
+    return service, backend
+
+
 def test_service_proxy(fake, core):
     calls = []
 
@@ -840,22 +851,81 @@ def test_service_proxy(fake, core):
         calls.append((method, path, query))
         return 200, "gpu_utilization 42\n", "text/plain; version=0.0.4"
 
+    exposed_service(fake, "prom", port=9090, port_name="web")
+    exposed_service(fake, "web", port=80, port_name="")
     fake.set_service_proxy("default", "prom", 9090, metrics)
     fake.set_service_proxy("default", "web", None, "hello")
     request = core.client.request
     assert request("GET", "/api/v1/namespaces/default/services/prom:9090/proxy/metrics",
                    query_params=[("x", "1")]) == "gpu_utilization 42\n"
     assert calls == [("GET", "/metrics", {"x": "1"})]
+    # the handler answers for the port name the number resolves to, and vice versa
+    fake.set_service_proxy("default", "prom", "web", "by name")
+    assert request("GET", "/api/v1/namespaces/default/services/prom:web/proxy/metrics") == "by name"
     assert request("GET", "/api/v1/namespaces/default/services/http:web:80/proxy/") == "hello"
     assert request("GET", "/api/v1/namespaces/default/services/web/proxy/any") == "hello"
     with pytest.raises(NotFoundError) as error:
         request("GET", "/api/v1/namespaces/default/services/nothing:80/proxy/")
     assert json.loads(error.value.body)["message"] == 'services "nothing" not found'
-    core.resource("Service", "v1").create({"apiVersion": "v1", "kind": "Service",
-                                           "metadata": {"name": "nothing", "namespace": "default"},
-                                           "spec": {"ports": [{"port": 80}]}})
-    status, data = status_and_body(fake, "GET", "/api/v1/namespaces/default/services/nothing:80/proxy/")
-    assert status == 503 and json.loads(data)["reason"] == "ServiceUnavailable"
+
+
+def test_service_proxy_reads_endpoints_not_handlers(fake):
+    service, backend = exposed_service(fake, "exporter", port=9400, port_name="metrics", ready=False)
+    fake.set_service_proxy("default", "exporter", None, "metrics text")
+    path = "/api/v1/namespaces/default/services/exporter:metrics/proxy/metrics"
+    # only notReadyAddresses: the apiserver skips the subset and names the whole id
+    status, data = status_and_body(fake, "GET", path)
+    assert status == 503 and json.loads(data)["message"] == 'no endpoints available for service "exporter:metrics"'
+    fake.put_object(fake.endpoints_for(service, [backend]))
+    assert status_and_body(fake, "GET", path) == (200, b"metrics text")
+    # a port name no subset carries: 503 naming the id
+    status, data = status_and_body(fake, "GET", "/api/v1/namespaces/default/services/exporter:other/proxy/metrics")
+    assert status == 503 and json.loads(data)["message"] == 'no endpoints available for service "exporter:other"'
+    # ready endpoints but nothing listening (no handler): the apiserver's dial error
+    fake.set_service_proxy("default", "exporter", None, None)
+    status, data = status_and_body(fake, "GET", path)
+    assert status == 503 and json.loads(data) == {
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": "error trying to reach service: dial tcp 10.42.0.9:9400: connect: connection refused",
+        "reason": "ServiceUnavailable", "code": 503}
+    # the Service without an Endpoints object (no selector, none written)
+    fake.delete_object("v1", "endpoints", "exporter", "default")
+    status, data = status_and_body(fake, "GET", path)
+    assert status == 404 and json.loads(data)["message"] == 'endpoints "exporter" not found'
+
+
+PROXY_RECORDINGS = [
+    "503-proxy-service-no-endpoints", "503-proxy-service-no-endpoints-numeric-port", "503-proxy-service-no-endpoints-no-port",
+    "503-proxy-service-https-scheme-no-endpoints", "503-proxy-service-unknown-port-name",
+    "503-proxy-service-unknown-port-number", "404-proxy-service-missing", "404-proxy-pod-missing",
+]
+
+
+@pytest.mark.parametrize("name", PROXY_RECORDINGS)
+def test_proxy_answers_equal_the_recorded_ones(fake, name):
+    for obj in ("service-exporter.create", "endpoints-exporter.no-pods"):
+        fake.put_recorded("objects/%s.json" % obj)
+    fixture = recorded("errors/%s.json" % name)
+    assert replay(fake, fixture) == (fixture["status_code"], fixture["response"])
+
+
+@pytest.mark.parametrize("name", ["503-proxy-service-no-endpoints-pod-pending", "400-proxy-pod-pending-no-ip",
+                                  "400-proxy-pod-pending-no-ip-port-name", "400-proxy-pod-pending-no-ip-no-port",
+                                  "400-proxy-pod-bound-no-ip"])
+def test_proxy_with_the_pending_exporter_pod_equals_the_recording(fake, name):
+    for obj in ("service-exporter.create", "endpoints-exporter.pod-pending", "pod-exporter-pending.bound"):
+        fake.put_recorded("objects/%s.json" % obj)
+    fixture = recorded("errors/%s.json" % name)
+    assert replay(fake, fixture) == (fixture["status_code"], fixture["response"])
+
+
+def test_pod_proxy(fake):
+    exposed_service(fake, "exporter", port=9400, port_name="metrics", pod_ip="10.42.0.7")
+    path = "/api/v1/namespaces/default/pods/exporter-0:9400/proxy/metrics"
+    status, data = status_and_body(fake, "GET", path)
+    assert status == 503 and "dial tcp 10.42.0.7:9400" in json.loads(data)["message"]
+    fake.set_pod_proxy("default", "exporter-0", 9400, lambda method, sub, query, body: (200, "up 1\n" + sub))
+    assert status_and_body(fake, "GET", path) == (200, b"up 1\n/metrics")
 
 
 def test_pod_proxy_answers_like_the_recorded_apiserver(fake, corev1):
@@ -1189,3 +1259,205 @@ def test_kubernetes_core_client_side_apply(fake, core):
     assert again["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
     changed = core.apply(configmaps, configmap("ca", data={"b": "2"}), namespace="default").to_dict()
     assert changed["data"] == {"b": "2"}  # the key dropped from the applied config is removed
+
+
+# --------------------------------------------------------------------------
+# Built-in admission and controllers (second recording)
+# --------------------------------------------------------------------------
+
+def replay_full(fake, fixture, path=None, body=None):
+    """Send a recorded request again; returns (status, parsed JSON, [Warning header values])."""
+    request = fixture["request"]
+    headers = {"Accept": "application/json"}
+    for name, value in (request.get("headers") or {}).items():
+        if name.lower() == "content-type":
+            headers[name] = value
+    payload = body if body is not None else request.get("body")
+    if payload is not None:
+        headers.setdefault("Content-Type", "application/json")
+        payload = json.dumps(payload)
+    connection = http.client.HTTPConnection("127.0.0.1", fake.port, timeout=10)
+    connection.request(request["method"], path or request["path"], body=payload, headers=headers)
+    response = connection.getresponse()
+    data = json.loads(response.read())
+    warnings = [value for name, value in response.getheaders() if name.lower() == "warning"]
+    connection.close()
+    return response.status, data, warnings
+
+
+def replay_ok(fake, name):
+    """Replay a recorded request that succeeded; asserts the same status; returns (body, warnings)."""
+    fixture = recorded(name)
+    status, body, warnings = replay_full(fake, fixture)
+    assert status == fixture["status_code"], body
+    return body, warnings
+
+
+def assert_replays_error(fake, name):
+    """The fake answers a recorded failing request with the recorded code and body, byte for byte."""
+    fixture = recorded(name)
+    status, body, warnings = replay_full(fake, fixture)
+    assert (status, body) == (fixture["status_code"], fixture["response"])
+    assert warnings == (fixture.get("response_headers") or {}).get("Warning", [])
+
+
+def test_pod_security_enforce_restricted_refuses_a_plain_pod_with_the_recorded_403(fake):
+    replay_ok(fake, "objects/namespace-psa-restricted.create.json")
+    assert_replays_error(fake, "errors/403-psa-restricted-create-plain-pod.json")  # no Warning header either
+    assert fake.objects("v1", "pods", namespace="psa-restricted") == []
+
+
+def test_pod_security_enforce_baseline_refuses_host_network(fake):
+    replay_ok(fake, "objects/namespace-psa-baseline.create.json")
+    assert_replays_error(fake, "errors/403-psa-baseline-create-hostnetwork-pod.json")
+
+
+def test_restricted_compliant_pod_is_admitted_silently(fake):
+    replay_ok(fake, "objects/namespace-psa-restricted.create.json")
+    body, warnings = replay_ok(fake, "objects/pod-restricted-ok.create.psa-restricted.json")
+    assert warnings == [] and body["metadata"]["name"] == "restricted-ok"
+
+
+def test_pod_security_warn_only_admits_with_the_recorded_warning_header(fake):
+    replay_ok(fake, "objects/namespace-psa-warn.create.json")
+    fixture = recorded("objects/pod-plain.create.psa-warn-only.json")
+    body, warnings = replay_ok(fake, "objects/pod-plain.create.psa-warn-only.json")
+    assert warnings == fixture["response_headers"]["Warning"]
+    assert body["spec"]["containers"][0]["name"] == "busybox"
+
+
+def test_enforce_does_not_refuse_a_deployment_only_warns(fake):
+    replay_ok(fake, "objects/namespace-psa-restricted.create.json")
+    fixture = recorded("objects/deployment-plain-deploy.create.psa-restricted.json")
+    body, warnings = replay_ok(fake, "objects/deployment-plain-deploy.create.psa-restricted.json")
+    assert warnings == fixture["response_headers"]["Warning"] and body["kind"] == "Deployment"
+
+
+def test_controller_pod_creation_is_refused_as_the_replicaset_controller_sees_it(fake):
+    replay_ok(fake, "objects/namespace-psa-restricted.create.json")
+    deployment, _warnings = replay_ok(fake, "objects/deployment-plain-deploy.create.psa-restricted.json")
+    assert fake.create_pod_for(deployment, deployment["spec"]["template"], "plain-deploy-5cfb4b4547-5x9v6") is None
+    events = fake.objects("v1", "events", namespace="psa-restricted")
+    real = recorded("events/core-v1-events-replicaset-plain-deploy.psa-restricted.json")["response"]["items"][0]
+    assert [(e["type"], e["reason"], e["message"]) for e in events] == [("Warning", "FailedCreate", real["message"])]
+    stored = fake.get_object("apps/v1", "deployments", "plain-deploy", "psa-restricted")
+    failure = [c for c in stored["status"]["conditions"] if c["type"] == "ReplicaFailure"][0]
+    assert (failure["status"], failure["reason"]) == ("True", "FailedCreate")
+    assert failure["message"].startswith('pods "plain-deploy-5cfb4b4547-5x9v6" is forbidden: violates PodSecurity')
+    assert fake.objects("v1", "pods", namespace="psa-restricted") == []
+
+
+def test_pod_security_checks_every_restricted_control(fake):
+    fake.create_namespace("strict", labels={"pod-security.kubernetes.io/enforce": "restricted"})
+    compliant = {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "Localhost", "localhostProfile": "p"}}
+    ok = pod("ok", "strict", securityContext=compliant, containers=[{
+        "name": "c", "image": "busybox:1.36", "securityContext": {
+            "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}}}],
+        volumes=[{"name": "v", "emptyDir": {}}, {"name": "s", "secret": {"secretName": "x"}}])
+    assert raw(fake, "POST", "/api/v1/namespaces/strict/pods", ok)[0] == 201
+    root = {"runAsNonRoot": True, "runAsUser": 0, "seccompProfile": {"type": "RuntimeDefault"}}
+    bad = pod("bad", "strict", hostNetwork=True, hostPID=True, securityContext=root,
+              containers=[{"name": "c", "image": "busybox:1.36", "ports": [{"containerPort": 80, "hostPort": 80}],
+                           "securityContext": {"allowPrivilegeEscalation": False, "privileged": True,
+                                               "capabilities": {"drop": ["ALL"], "add": ["SYS_ADMIN"]}}}],
+              volumes=[{"name": "h", "hostPath": {"path": "/"}}])
+    status, body = status_and_body(fake, "POST", "/api/v1/namespaces/strict/pods", bad)
+    message = json.loads(body)["message"]
+    assert status == 403 and message == (
+        'pods "bad" is forbidden: violates PodSecurity "restricted:latest": '
+        'unrestricted capabilities (container "c" must not include "SYS_ADMIN" in securityContext.capabilities.add), '
+        'host namespaces (hostNetwork=true, hostPID=true), hostPath volumes (volume "h"), '
+        'hostPort (container "c" uses hostPort 80), privileged (container "c" must not set securityContext.privileged=true), '
+        'restricted volume types (volume "h" uses restricted volume type "hostPath"), runAsUser=0 (pod must not set runAsUser=0)')
+    # baseline allows what restricted refuses (no seccomp, no runAsNonRoot, default capabilities)
+    fake.create_namespace("base", labels={"pod-security.kubernetes.io/enforce": "baseline"})
+    assert raw(fake, "POST", "/api/v1/namespaces/base/pods", pod("plain", "base"))[0] == 201
+    privileged = pod("priv", "base", containers=[{"name": "c", "image": "i:1", "securityContext": {"privileged": True}}])
+    assert json.loads(raw(fake, "POST", "/api/v1/namespaces/base/pods", privileged)[2])["message"].endswith(
+        'violates PodSecurity "baseline:latest": privileged (container "c" must not set securityContext.privileged=true)')
+
+
+def test_resource_quota_refuses_with_the_recorded_bodies_and_counts_usage(fake):
+    replay_ok(fake, "objects/namespace-quota-fixtures.create.json")
+    created, _warnings = replay_ok(fake, "objects/resourcequota-compute-quota.create.json")
+    assert created["status"] == {}  # filled in by the quota controller, as recorded
+    stored = fake.get_object("v1", "resourcequotas", "compute-quota", "quota-fixtures")
+    assert stored["status"] == recorded("objects/resourcequota-compute-quota.initial-status.json")["response"]["status"]
+    assert_replays_error(fake, "errors/403-quota-pod-without-requests-limits.json")
+    replay_ok(fake, "objects/pod-quota-pod-1.create.json")
+    stored = fake.get_object("v1", "resourcequotas", "compute-quota", "quota-fixtures")
+    assert stored["status"] == recorded("objects/resourcequota-compute-quota.json")["response"]["status"]
+    assert_replays_error(fake, "errors/403-quota-exceeded-second-pod.json")
+
+
+def test_limit_range_defaults_requests_and_limits_as_recorded(fake):
+    replay_ok(fake, "objects/namespace-limitrange-fixtures.create.json")
+    replay_ok(fake, "objects/limitrange-container-defaults.create.json")
+    body, _warnings = replay_ok(fake, "objects/pod-no-resources.create.limitrange-defaults.json")
+    real = recorded("objects/pod-no-resources.create.limitrange-defaults.json")["response"]
+    assert body["spec"]["containers"][0]["resources"] == real["spec"]["containers"][0]["resources"]
+    assert body["metadata"]["annotations"] == real["metadata"]["annotations"]
+    assert body["status"]["qosClass"] == real["status"]["qosClass"] == "Burstable"
+
+
+def test_limit_range_max_and_min_refuse_with_limitranger_wording(fake):
+    fake.create_namespace("lr")
+    fake.put_object({"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "bounds", "namespace": "lr"},
+                     "spec": {"limits": [{"type": "Container", "max": {"cpu": "1"}, "min": {"memory": "64Mi"}}]}})
+    big = pod("big", "lr", containers=[{"name": "c", "image": "i:1", "resources": {
+        "limits": {"cpu": "2", "memory": "128Mi"}, "requests": {"cpu": "2", "memory": "32Mi"}}}])
+    status, body = status_and_body(fake, "POST", "/api/v1/namespaces/lr/pods", big)
+    assert status == 403 and json.loads(body)["message"] == (
+        'pods "big" is forbidden: [minimum memory usage per Container is 64Mi, but request is 32Mi, '
+        'maximum cpu usage per Container is 1, but limit is 2]')
+
+
+def test_lease_microtime_format_conflicts_and_normalisation(fake):
+    created, _warnings = replay_ok(fake, "objects/lease-aic-test-lease.create.json")
+    real = recorded("objects/lease-aic-test-lease.create.json")["response"]
+    assert created["spec"] == real["spec"]
+    assert_replays_error(fake, "errors/409-create-existing-lease.json")
+    for name in ("seconds-only", "millis", "nanoseconds"):
+        assert_replays_error(fake, "errors/400-create-lease-microtime-%s.json" % name)
+    offset, _warnings = replay_ok(fake, "objects/lease-aic-test-lease-offset.create.json")
+    assert offset["spec"] == recorded("objects/lease-aic-test-lease-offset.create.json")["response"]["spec"]
+    # renew with the current resourceVersion, then a takeover with the stale one: the recorded 409
+    renew = recorded("objects/lease-aic-test-lease.renew.json")
+    body = copy.deepcopy(renew["request"]["body"])
+    body["metadata"]["resourceVersion"] = created["metadata"]["resourceVersion"]
+    status, renewed, _warnings = replay_full(fake, renew, body=body)
+    assert status == 200 and renewed["spec"]["renewTime"] == renew["response"]["spec"]["renewTime"]
+    stale = recorded("errors/409-update-lease-stale-resourceversion.json")
+    body = copy.deepcopy(stale["request"]["body"])
+    body["metadata"]["resourceVersion"] = created["metadata"]["resourceVersion"]
+    assert replay_full(fake, stale, body=body)[:2] == (409, stale["response"])
+
+
+def test_namespace_with_finalized_content_stays_terminating_with_the_recorded_conditions(fake):
+    fake.namespace_deletion_delay = 0.3
+    replay_ok(fake, "objects/namespace-terminating-fixtures.create.json")
+    replay_ok(fake, "objects/configmap-held.create.json")
+    deleted, _warnings = replay_ok(fake, "objects/namespace-terminating-fixtures.delete.json")
+    real_delete = recorded("objects/namespace-terminating-fixtures.delete.json")["response"]
+    assert deleted["status"] == real_delete["status"] and deleted["metadata"]["deletionTimestamp"]
+    assert_replays_error(fake, "errors/403-create-in-terminating-namespace.json")
+    time.sleep(0.4)
+    status, ns = status_and_body(fake, "GET", "/api/v1/namespaces/terminating-fixtures")
+    real = recorded("objects/namespace-terminating-fixtures.terminating.json")["response"]["status"]
+    without_time = [dict((k, v) for k, v in c.items() if k != "lastTransitionTime") for c in json.loads(ns)["status"]["conditions"]]
+    assert status == 200 and json.loads(ns)["status"]["phase"] == "Terminating"
+    assert without_time == [dict((k, v) for k, v in c.items() if k != "lastTransitionTime") for c in real["conditions"]]
+    held = fake.get_object("v1", "configmaps", "held", "terminating-fixtures")
+    assert held["metadata"]["deletionTimestamp"] and held["metadata"]["finalizers"] == ["example.com/hold"]
+    replay_ok(fake, "objects/configmap-held.remove-finalizer.json")
+    assert_replays_error(fake, "errors/404-get-namespace-after-finalizer-removed.json")
+
+
+def test_raising_enforce_over_violating_pods_succeeds_with_the_recorded_warnings(fake):
+    replay_ok(fake, "objects/namespace-psa-warn.create.json")
+    replay_ok(fake, "objects/pod-plain.create.psa-warn-only.json")
+    fixture = recorded("objects/namespace-psa-warn.label-enforce-restricted.json")
+    body, warnings = replay_ok(fake, "objects/namespace-psa-warn.label-enforce-restricted.json")
+    assert warnings == fixture["response_headers"]["Warning"]
+    assert body["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert fake.get_object("v1", "pods", "plain", "psa-warn") is not None  # the pod stays

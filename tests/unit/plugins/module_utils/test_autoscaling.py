@@ -10,7 +10,7 @@ import copy
 
 import pytest
 
-from ansible_collections.ai_conformance.rke2.plugins.module_utils import autoscaling
+from ansible_collections.ai_conformance.rke2.plugins.module_utils import autoscaling, policy, testpods
 from tests.support.autoscaling_data import GPU_VMSS, SUB, TEXT_STATUS, YAML_STATUS, azure_node, cluster_nodes, recorded_node
 from tests.support.shared import fixture_response
 
@@ -297,12 +297,41 @@ def test_scale_down_state():
 
 
 def test_scale_test_pod_cannot_land_on_current_nodes():
-    pod = autoscaling.render_scale_test_pod(
-        "scale-probe", "aic-cluster-autoscaling-abcde", "registry.k8s.io/e2e-test-images/busybox:1.36.1-1",
-        "nvidia.com/gpu", 2, ["b", "a"], [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-        {"app.kubernetes.io/managed-by": "ai-conformance-rke2"})
+    toleration = {"key": "example.com/dedicated", "operator": "Exists", "effect": "NoSchedule"}
+    builder = testpods.PodBuilder({"tolerations": [toleration], "image_registry": "mirror.example.com"})
+    pod = autoscaling.render_scale_test_pod(builder, "scale-probe", "aic-cluster-autoscaling-abcde", "nvidia.com/gpu", 2,
+                                            ["b", "a"], {"app.kubernetes.io/managed-by": "ai-conformance-rke2"})
     term = pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]
     assert term["matchExpressions"] == [{"key": "kubernetes.io/hostname", "operator": "NotIn", "values": ["a", "b"]}]
-    assert pod["spec"]["containers"][0]["resources"] == {"limits": {"nvidia.com/gpu": "2"}}
+    resources = pod["spec"]["containers"][0]["resources"]
+    assert resources["limits"]["nvidia.com/gpu"] == resources["requests"]["nvidia.com/gpu"] == "2"
     assert pod["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "ai-conformance-rke2"}
-    assert "affinity" not in autoscaling.render_scale_test_pod("p", "n", "i", "nvidia.com/gpu", 1, [], [], {})["spec"]
+    # the builder's pod: restricted, requests/limits, the user's tolerations plus the accelerator's own taint, mirrored image
+    assert testpods.hardening_problems(pod["spec"]) == []
+    assert pod["spec"]["tolerations"] == [toleration, {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert pod["spec"]["containers"][0]["image"] == "mirror.example.com/e2e-test-images/busybox:1.36.1-1"
+    assert "affinity" not in autoscaling.render_scale_test_pod(testpods.PodBuilder(), "p", "n", "nvidia.com/gpu", 1, [], {})["spec"]
+
+
+def _scale_pod(**status):
+    return {"metadata": {"name": "aic-scale-up"}, "spec": {"nodeName": status.pop("node", None), "containers": [
+        {"name": "accelerator", "image": testpods.IMAGES["busybox"]}]}, "status": dict({"phase": "Pending"}, **status)}
+
+
+def test_timeout_without_a_new_node_is_the_capability():
+    assert autoscaling.timeout_verdict(_scale_pod(), []) == ("capability", "no node joined")
+
+
+def test_timeout_with_a_new_node_that_does_not_run_the_pod_is_the_environment():
+    # bound to the new node, never got its containers (as the recorded bound pods without kubelet)
+    bound = copy.deepcopy(fixture_response("k8s-fixtures", "objects", "pod-gpu-with-toleration.bound.json"))
+    cause, message = autoscaling.timeout_verdict(bound, ["gpu-node-2"])
+    assert cause == "image_pull_timeout" and policy.status_for(cause) == "error"
+    assert message.startswith("node(s) gpu-node-2 joined, but pod gpu-with-toleration on node gpu-node-2 is still creating")
+    # the new node carries a taint the pod does not tolerate (recorded scheduler message)
+    tainted = fixture_response("k8s-fixtures", "objects", "pod-gpu-no-toleration.unschedulable.json")
+    assert autoscaling.timeout_verdict(tainted, ["gpu-node-2"])[0] == "untolerated_taint"
+    # nothing explains it
+    running = _scale_pod(node="gpu-node-2", phase="Running")
+    assert autoscaling.timeout_verdict(running, ["gpu-node-2"]) == (
+        "timeout", "node(s) gpu-node-2 joined, but the pod is still Running on gpu-node-2")

@@ -14,7 +14,7 @@ def load(*parts):
 
 def test_catalogue_shape():
     versions = load("roles", "conformance", "vars", "catalogue.yml")["conformance_catalogue"]["versions"]
-    assert set(versions) == {"1.33", "1.34", "1.35", "1.36"}
+    assert set(versions) == {"1.33", "1.34", "1.35", "1.36", "1.37"}
     categories = {"accelerators", "networking", "schedulingOrchestration", "observability", "security", "operator"}
     for version, data in versions.items():
         ids = [r["id"] for r in data["requirements"]]
@@ -29,6 +29,11 @@ def test_catalogue_shape():
         "accelerator_metrics", "ai_service_metrics", "secure_accelerator_access", "robust_controller",
     ]
     assert all(r["level"] == "MUST" for r in v134)
+    v137 = versions["1.37"]["requirements"]
+    v136 = versions["1.36"]["requirements"]
+    sandboxing = [r for r in v137 if r["id"] == "workload_sandboxing"]
+    assert sandboxing and sandboxing[0]["level"] == "SHOULD" and sandboxing[0]["category"] == "security"
+    assert [r for r in v137 if r["id"] != "workload_sandboxing"] == v136
 
 
 def test_argument_spec_choices_follow_the_catalogue():

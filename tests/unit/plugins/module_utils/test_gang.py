@@ -12,7 +12,7 @@ import random
 
 import pytest
 
-from ansible_collections.ai_conformance.rke2.plugins.module_utils import gang
+from ansible_collections.ai_conformance.rke2.plugins.module_utils import gang, testpods
 from tests.support.shared import fixture_response
 
 
@@ -155,7 +155,7 @@ def test_multiple_resources_are_accounted_separately():
 def test_recorded_new_node_with_not_ready_taint_is_excluded():
     created = node(variant="create")
     assert created["spec"]["taints"][0]["key"] == "node.kubernetes.io/not-ready"
-    candidates, excluded = gang.candidate_nodes([created], gang.GPU_RESOURCE, gang.test_pod_tolerations(gang.GPU_RESOURCE))
+    candidates, excluded = gang.candidate_nodes([created], gang.GPU_RESOURCE, testpods.PodBuilder().tolerations_for([gang.GPU_RESOURCE]))
     assert candidates == []
     assert "node.kubernetes.io/not-ready:NoSchedule not tolerated" in excluded[0]["reason"]
 
@@ -189,12 +189,12 @@ def test_taints_and_tolerations():
     dedicated = node("dedicated")
     dedicated["spec"]["taints"] = [{"key": "dedicated", "value": "ml", "effect": "NoExecute"}]
     # the GPU taint is tolerated by the toleration the test pods always carry for their extended resource
-    tolerations = gang.test_pod_tolerations(gang.GPU_RESOURCE)
+    tolerations = testpods.PodBuilder().tolerations_for([gang.GPU_RESOURCE])
     candidates, excluded = gang.candidate_nodes([tainted, prefer, dedicated], gang.GPU_RESOURCE, tolerations)
     assert sorted(n["metadata"]["name"] for n in candidates) == ["prefer", "tainted"]
     assert excluded == [{"node": "dedicated", "reason": "taint dedicated=ml:NoExecute not tolerated by the test pods"}]
     # a cpu gang carries no such toleration
-    assert gang.untolerated_taints(tainted, gang.test_pod_tolerations("cpu")) == tainted["spec"]["taints"]
+    assert gang.untolerated_taints(tainted, testpods.PodBuilder().tolerations_for(["cpu"])) == tainted["spec"]["taints"]
     # user tolerations: Equal needs the value, Exists does not, an empty key with Exists matches all
     taint = dedicated["spec"]["taints"][0]
     assert gang.tolerates({"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoExecute"}, taint)
@@ -369,7 +369,7 @@ FIT_ERROR = ("3/3 tasks in gang unschedulable: pod group is not ready, 3 Pending
 
 def test_volcano_inqueue_with_insufficient_gpu_is_lack_of_resource():
     pg = podgroup("Inqueue", [unschedulable(FIT_ERROR)])
-    verdict = gang.volcano_hold_reason(pg, [], [], gang.GPU_RESOURCE)
+    verdict = gang.volcano_hold_reason(pg, [], [], gang.GPU_RESOURCE, True)
     assert verdict["verdict"] == "lack_of_resource"
     assert "Insufficient nvidia.com/gpu" in verdict["message"]
 
@@ -379,48 +379,52 @@ def test_volcano_recorded_unschedulable_pod_message_names_the_gpu():
     pod = fixture_response("k8s-fixtures", "objects", "pod-gpu-pod-3.unschedulable.json")
     events = fixture_response("k8s-fixtures", "events", "core-v1-events-pod-gpu-pod-3.json")["items"]
     pg = podgroup("Inqueue", [unschedulable("3/3 tasks in gang unschedulable: pod group is not ready, 3 Pending, 3 minAvailable")])
-    verdict = gang.volcano_hold_reason(pg, events, [pod], gang.GPU_RESOURCE)
+    verdict = gang.volcano_hold_reason(pg, events, [pod], gang.GPU_RESOURCE, True)
     assert verdict["verdict"] == "lack_of_resource"
     assert any("FailedScheduling" in m for m in verdict["messages"])
     # the same pod messages do not make a cpu gang lack cpu
-    assert gang.volcano_hold_reason(pg, events, [pod], "cpu")["verdict"] == "other"
+    assert gang.volcano_hold_reason(pg, events, [pod], "cpu", True)["verdict"] == "other"
 
 
 def test_volcano_enqueue_rejections():
     pending = podgroup("Pending", [unschedulable("3/0 tasks in gang unschedulable: pod group is not ready, 3 minAvailable")])
     # pkg/scheduler/plugins/overcommit/overcommit.go: RecordPodGroupEvent(Normal, "Unschedulable", "resource in cluster is overused")
     overused = [pg_event("Unschedulable", "resource in cluster is overused")]
-    verdict = gang.volcano_hold_reason(pending, overused, [], gang.GPU_RESOURCE)
+    verdict = gang.volcano_hold_reason(pending, overused, [], gang.GPU_RESOURCE, True)
     assert verdict["verdict"] == "lack_of_resource" and "requests only nvidia.com/gpu" in verdict["message"]
     # generic enqueue messages prove nothing when the job also requested something else
-    assert gang.volcano_hold_reason(pending, overused, [], gang.GPU_RESOURCE, requests_only_resource=False)["verdict"] == "other"
+    assert gang.volcano_hold_reason(pending, overused, [], gang.GPU_RESOURCE, False)["verdict"] == "other"
     # capacity plugin: util.FormatResourceNames("queue resource quota insufficient", "insufficient", names)
     named = [pg_event("Unschedulable", "queue resource quota insufficient: insufficient nvidia.com/gpu")]
-    assert gang.volcano_hold_reason(pending, named, [], gang.GPU_RESOURCE)["verdict"] == "lack_of_resource"
+    assert gang.volcano_hold_reason(pending, named, [], gang.GPU_RESOURCE, True)["verdict"] == "lack_of_resource"
     other = [pg_event("Unschedulable", "queue resource quota insufficient: insufficient memory")]
-    assert gang.volcano_hold_reason(pending, other, [], gang.GPU_RESOURCE)["verdict"] == "other"
+    verdict = gang.volcano_hold_reason(pending, other, [], gang.GPU_RESOURCE, True)
+    assert verdict["verdict"] == "other" and verdict["other_resources"] == ["memory"]
+    assert verdict["mechanism"] == ("admission: Volcano enqueue (proportion/capacity plugin: the job's minResources exceed "
+                                    "the queue's capability)")
     # events of other objects do not count
     foreign = [pg_event("Unschedulable", "resource in cluster is overused", name="someone-else")]
-    assert gang.volcano_hold_reason(pending, foreign, [], gang.GPU_RESOURCE)["verdict"] == "other"
+    assert gang.volcano_hold_reason(pending, foreign, [], gang.GPU_RESOURCE, True)["verdict"] == "other"
 
 
 def test_volcano_other_reasons_and_silence_are_not_lack_of_resource():
     taint = podgroup("Inqueue", [unschedulable(
         "3/3 tasks in gang unschedulable: pod group is not ready, 3 Pending, 3 minAvailable; Pending: 3 Unschedulable. "
         "Origin reason is gang-b-worker-0: 0/2 nodes are unavailable: 2 node(s) had untolerated taint {dedicated: ml}.")])
-    verdict = gang.volcano_hold_reason(taint, [], [], gang.GPU_RESOURCE)
+    verdict = gang.volcano_hold_reason(taint, [], [], gang.GPU_RESOURCE, True)
     assert verdict["verdict"] == "other" and "not for lack of nvidia.com/gpu" in verdict["message"]
+    assert verdict["mechanism"].startswith("scheduling: Volcano gang plugin")
     # "Insufficient nvidia.com/gpu-memory" is another resource
     shared = podgroup("Inqueue", [unschedulable("Origin reason is x: 0/1 nodes are unavailable: 1 Insufficient nvidia.com/gpu-memory.")])
-    assert gang.volcano_hold_reason(shared, [], [], gang.GPU_RESOURCE)["verdict"] == "other"
-    silent = gang.volcano_hold_reason(podgroup("Pending"), [], [], gang.GPU_RESOURCE)
+    assert gang.volcano_hold_reason(shared, [], [], gang.GPU_RESOURCE, True)["verdict"] == "other"
+    silent = gang.volcano_hold_reason(podgroup("Pending"), [], [], gang.GPU_RESOURCE, True)
     assert silent["verdict"] == "none"
-    assert gang.volcano_hold_reason(None, [], [], gang.GPU_RESOURCE)["verdict"] == "none"
+    assert gang.volcano_hold_reason(None, [], [], gang.GPU_RESOURCE, True)["verdict"] == "none"
 
 
 def test_volcano_running_podgroup_is_admitted():
     running = podgroup("Running", [{"type": "Scheduled", "status": "True", "reason": "tasks in gang are ready to be scheduled"}])
-    assert gang.volcano_hold_reason(running, [], [], gang.GPU_RESOURCE)["verdict"] == "admitted"
+    assert gang.volcano_hold_reason(running, [], [], gang.GPU_RESOURCE, True)["verdict"] == "admitted"
 
 
 # --------------------------------------------------------------------------- Kueue Workload
@@ -548,3 +552,91 @@ def test_timeline_records_changes_only():
     text = timeline.render()
     assert text.splitlines()[0].split() == ["T(S)", "JOB", "OBJECT", "PHASE/EVENT", "NODE/CONDITIONS"]
     assert "pod/a-0" in text and "n1" in text
+
+
+# --------------------------------------------------------------------------- resource names, hold window, causes
+
+
+@pytest.mark.parametrize("text,names", [
+    # kube-scheduler / Volcano fit errors
+    ("0/1 nodes are unavailable: 1 Insufficient nvidia.com/gpu.", ["nvidia.com/gpu"]),
+    ("0/3 nodes are available: 1 Insufficient cpu, 2 Insufficient nvidia.com/gpu. preemption: ...", ["cpu", "nvidia.com/gpu"]),
+    ("0/2 nodes are available: 1 Too many pods, 1 cannot allocate all claims.", ["pods"]),
+    ("0/1 nodes are unavailable: 1 node(s) pod number exceeded.", ["pods"]),
+    ("Origin reason is x: 0/1 nodes are unavailable: 1 Insufficient nvidia.com/gpu-memory.", ["nvidia.com/gpu-memory"]),
+    # overcommit plugin: util.FormatResourceNames("resource in cluster is overused", "overused", names)
+    ("resource in cluster is overused: overused cpu, overused pods", ["cpu", "pods"]),
+    ("resource in cluster is overused", []),
+    # proportion / capacity plugins: util.FormatResourceNames("queue resource quota insufficient", "insufficient", names)
+    ("queue resource quota insufficient: insufficient cpu, insufficient nvidia.com/gpu", ["cpu", "nvidia.com/gpu"]),
+    ("queue resource quota insufficient", []),
+    # Kueue flavor assigner
+    ("couldn't assign flavors to pod set main: insufficient quota for nvidia.com/gpu in flavor f, previously considered "
+     "podsets requests (0) + current podset request (3) > maximum capacity (2)", ["nvidia.com/gpu"]),
+    ("couldn't assign flavors to pod set main: insufficient unused quota for memory in flavor f, 16Mi more needed", ["memory"]),
+    ("0/1 nodes are unavailable: 1 node(s) had untolerated taint(s).", []),
+])
+def test_resources_named_in_every_message_form(text, names):
+    assert gang.resources_named(text) == names
+
+
+def test_requested_resources_come_from_the_rendered_pods():
+    plan = {"resource": gang.GPU_RESOURCE, "request": "1", "pin_node": None}
+    template = gang.pod_template(testpods.PodBuilder(), plan, "b")
+    assert gang.requested_resources(template["spec"]) == ["cpu", "memory", gang.GPU_RESOURCE]
+    assert gang.requested_resources({"containers": [{"resources": {"limits": {"nvidia.com/gpu": "1"}}}]}) == [gang.GPU_RESOURCE]
+
+
+def test_volcano_enqueue_names_decide_and_a_gang_message_after_enqueue_wins():
+    pending = podgroup("Pending")
+    gpu = gang.volcano_hold_reason(pending, [pg_event("Unschedulable", "resource in cluster is overused: overused nvidia.com/gpu")], [],
+                                   gang.GPU_RESOURCE, False)
+    assert gpu["verdict"] == "lack_of_resource"
+    assert gpu["mechanism"].startswith("admission: Volcano enqueue (overcommit plugin")
+    both = gang.volcano_hold_reason(pending, [pg_event("Unschedulable", "resource in cluster is overused: overused cpu, overused nvidia.com/gpu")],
+                                    [], gang.GPU_RESOURCE, False)
+    assert both["verdict"] == "other" and both["other_resources"] == ["cpu"] and "besides nvidia.com/gpu" in both["message"]
+    # enqueued later (Inqueue): the old enqueue rejection is history, the gang plugin's message decides
+    inqueue = podgroup("Inqueue", [unschedulable(FIT_ERROR)])
+    later = gang.volcano_hold_reason(inqueue, [pg_event("Unschedulable", "resource in cluster is overused: overused cpu")], [],
+                                     gang.GPU_RESOURCE, False)
+    assert later["verdict"] == "lack_of_resource" and later["mechanism"].startswith("scheduling: Volcano gang plugin")
+
+
+def test_kueue_lacking_quota_of_another_resource_is_other():
+    message = "couldn't assign flavors to pod set main: insufficient unused quota for cpu in flavor f, 20m more needed"
+    verdict = gang.kueue_hold_reason(workload([quota_reserved("False", "Pending", message)]), [], gang.GPU_RESOURCE)
+    assert verdict["verdict"] == "other" and verdict["other_resources"] == ["cpu"]
+    uncovered = "couldn't assign flavors to pod set main: resource memory unavailable in ClusterQueue"
+    verdict = gang.kueue_hold_reason(workload([quota_reserved("False", "Pending", uncovered)]), [], gang.GPU_RESOURCE)
+    assert verdict["other_resources"] == ["memory"]
+    assert verdict["mechanism"].startswith("admission: Kueue quota")
+
+
+def _sample(bound, expected=3):
+    pods = [{"metadata": {"name": "p%d" % i}, "spec": {"nodeName": "n" if i < bound else None}} for i in range(expected)]
+    return gang.evaluate_gang(pods, expected)
+
+
+def test_hold_window_remembers_a_partial_binding_that_disappeared():
+    samples = [(0.0, _sample(0)), (0.5, _sample(2)), (1.0, _sample(0)), (2.0, _sample(0))]
+    window = gang.hold_window(samples)
+    assert window["state"] == "partial" and window["at"] == 0.5 and len(window["verdict"]["bound"]) == 2
+    assert window["last"]["state"] == "none"
+    assert gang.hold_window([(0.0, _sample(0)), (1.0, _sample(0))])["state"] == "none"
+    # all bound at the end: the job fitted after all (capacity grew), whatever was seen before
+    assert gang.hold_window([(0.0, _sample(1)), (1.0, _sample(3))])["state"] == "all"
+
+
+def test_zero_capacity_causes():
+    def capacity(reasons):
+        return {"resource": gang.GPU_RESOURCE, "nodes": [], "allocatable_units": 0,
+                "excluded": [{"node": "n%d" % i, "reason": r} for i, r in enumerate(reasons)]}
+
+    assert gang.zero_capacity_cause(capacity(["taint dedicated=ml:NoSchedule not tolerated by the test pods"])) == "untolerated_taint"
+    assert gang.zero_capacity_cause(capacity(["does not advertise nvidia.com/gpu"])) == "no_test_target"
+    assert gang.zero_capacity_cause(capacity(["cordoned (spec.unschedulable)"])) == "no_capacity"
+    busy = {"resource": "cpu", "nodes": [{"node": "n", "free_units": 0, "consumers": []}], "excluded": [], "allocatable_units": 4}
+    with pytest.raises(gang.PlanError) as raised:
+        gang.plan_jobs(busy)
+    assert raised.value.cause == "no_capacity"

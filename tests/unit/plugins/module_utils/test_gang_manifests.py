@@ -4,12 +4,19 @@ import copy
 
 import pytest
 
-from ansible_collections.ai_conformance.rke2.plugins.module_utils import gang
+from ansible_collections.ai_conformance.rke2.plugins.module_utils import gang, testpods
 from tests.support import crdschema
 from tests.support.shared import fixture_response
 
 LABELS = {"app.kubernetes.io/managed-by": "ai-conformance-rke2", "ai-conformance.rke2/requirement": "gang_scheduling",
           "ai-conformance.rke2/run-id": "r1"}
+
+
+BUILDER = testpods.PodBuilder()
+
+
+def template(plan, job, builder=BUILDER, node_selector=None):
+    return gang.pod_template(builder, plan, job, LABELS, node_selector)
 
 
 def plan_for(free, resource=gang.GPU_RESOURCE, max_pods=8):
@@ -38,13 +45,14 @@ def assert_request_equals_limit(manifest, resource):
     for container in containers(manifest):
         res = container["resources"]
         assert res["requests"][resource] == res["limits"][resource]
-        assert set(res["requests"]) == {resource}, "test pods must request only the gang resource"
+    for spec in pod_specs(manifest):
+        assert testpods.hardening_problems(spec) == []
 
 
 @pytest.mark.parametrize("job", ["a", "b"])
 def test_volcano_job_is_valid_and_gangs_all_pods(job):
     plan = plan_for([2])
-    manifest = gang.render_volcano_job("gang-%s" % job, "aic-gang-scheduling-x1", plan, job, LABELS)
+    manifest = gang.render_volcano_job("gang-%s" % job, "aic-gang-scheduling-x1", plan, job, template(plan, job), LABELS)
     crdschema.validate("volcano", manifest)
     count = plan["job_%s_pods" % job]
     assert count == (2 if job == "a" else 3)
@@ -54,7 +62,8 @@ def test_volcano_job_is_valid_and_gangs_all_pods(job):
     assert manifest["spec"]["queue"] == "default"
     assert_request_equals_limit(manifest, gang.GPU_RESOURCE)
     spec = pod_specs(manifest)[0]
-    assert spec["containers"][0]["image"] == "registry.k8s.io/pause:3.10"
+    assert spec["containers"][0]["image"] == testpods.IMAGES["agnhost"]
+    assert spec["containers"][0]["args"] == ["pause"]
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
     assert "affinity" not in spec
     template_labels = manifest["spec"]["tasks"][0]["template"]["metadata"]["labels"]
@@ -65,7 +74,7 @@ def test_volcano_job_is_valid_and_gangs_all_pods(job):
 def test_volcano_job_has_the_shape_the_apiserver_accepted():
     """Our job uses the same fields as the recorded, accepted vcjob-gang (minAvailable 2, 2 x 1 GPU)."""
     recorded = fixture_response("k8s-fixtures", "objects", "volcano-job-vcjob-gang.create.json")
-    ours = gang.render_volcano_job("vcjob-gang", "ai-fixtures", plan_for([2]), "a", LABELS)
+    ours = gang.render_volcano_job("vcjob-gang", "ai-fixtures", plan_for([2]), "a", template(plan_for([2]), "a"), LABELS)
     assert ours["apiVersion"] == recorded["apiVersion"] and ours["kind"] == recorded["kind"]
     for key in ("minAvailable", "schedulerName", "queue"):
         assert ours["spec"][key] == recorded["spec"][key]
@@ -75,13 +84,15 @@ def test_volcano_job_has_the_shape_the_apiserver_accepted():
 
 def test_volcano_job_pinned_and_cpu():
     plan = plan_for([15400, 7850], "cpu")
-    manifest = gang.render_volcano_job("gang-b", "ns", plan, "b", LABELS, image="example.org/pause:1",
-                                       tolerations=[{"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}],
-                                       node_selector={"pool": "batch"}, queue="research")
+    builder = testpods.PodBuilder({"images": {"agnhost": "example.org/agnhost:1"},
+                                   "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}]})
+    manifest = gang.render_volcano_job("gang-b", "ns", plan, "b", template(plan, "b", builder, {"pool": "batch"}), LABELS,
+                                       queue="research")
     crdschema.validate("volcano", manifest)
     spec = pod_specs(manifest)[0]
-    assert spec["containers"][0]["resources"]["requests"] == {"cpu": "2200m"}
-    assert spec["containers"][0]["image"] == "example.org/pause:1"
+    assert spec["containers"][0]["resources"]["requests"] == {"cpu": "2200m", "memory": "16Mi"}
+    assert spec["containers"][0]["resources"]["limits"]["cpu"] == "2200m"
+    assert spec["containers"][0]["image"] == "example.org/agnhost:1"
     assert spec["nodeSelector"] == {"pool": "batch"}
     assert spec["tolerations"] == [{"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}]
     terms = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
@@ -91,7 +102,7 @@ def test_volcano_job_pinned_and_cpu():
 
 def test_invalid_volcano_job_is_caught_by_the_schema():
     """The validator itself rejects what the apiserver rejected (422-volcano-job-invalid.json)."""
-    manifest = gang.render_volcano_job("gang-a", "ns", plan_for([2]), "a", LABELS)
+    manifest = gang.render_volcano_job("gang-a", "ns", plan_for([2]), "a", template(plan_for([2]), "a"), LABELS)
     broken = copy.deepcopy(manifest)
     broken["spec"]["minAvailable"] = "two"
     with pytest.raises(Exception):
@@ -105,14 +116,18 @@ def test_invalid_volcano_job_is_caught_by_the_schema():
 @pytest.mark.parametrize("api_version", ["kueue.x-k8s.io/v1beta2", "kueue.x-k8s.io/v1beta1"])
 def test_kueue_queues_are_valid_with_quota_equal_to_free_capacity(api_version):
     plan = plan_for([8, 8])
-    flavor, cluster_queue, local_queue = gang.render_kueue_queues("aic-gang-r1", "aic-gang-scheduling-x1", plan, LABELS, api_version)
+    flavor, cluster_queue, local_queue = gang.render_kueue_queues("aic-gang-r1", "aic-gang-scheduling-x1", plan, template(plan, "b"),
+                                                                  LABELS, api_version)
     for manifest in (flavor, cluster_queue, local_queue):
         crdschema.validate("kueue", manifest)
         assert manifest["apiVersion"] == api_version
         assert manifest["metadata"]["labels"]["ai-conformance.rke2/run-id"] == "r1"
     group = cluster_queue["spec"]["resourceGroups"][0]
-    assert group["coveredResources"] == [gang.GPU_RESOURCE]
-    assert group["flavors"] == [{"name": flavor["metadata"]["name"], "resources": [{"name": gang.GPU_RESOURCE, "nominalQuota": "16"}]}]
+    # Kueue admits nothing that requests an uncovered resource: cpu and memory get twice job B's need
+    assert group["coveredResources"] == [gang.GPU_RESOURCE, "cpu", "memory"]
+    assert group["flavors"] == [{"name": flavor["metadata"]["name"], "resources": [
+        {"name": gang.GPU_RESOURCE, "nominalQuota": "16"}, {"name": "cpu", "nominalQuota": "100m"},
+        {"name": "memory", "nominalQuota": "160Mi"}]}]
     assert cluster_queue["spec"]["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "aic-gang-scheduling-x1"}}
     assert local_queue["spec"]["clusterQueue"] == cluster_queue["metadata"]["name"]
     assert local_queue["metadata"]["namespace"] == "aic-gang-scheduling-x1"
@@ -121,7 +136,7 @@ def test_kueue_queues_are_valid_with_quota_equal_to_free_capacity(api_version):
 
 def test_kueue_cpu_quota_is_a_quantity():
     plan = plan_for([15400], "cpu")
-    cluster_queue = gang.render_kueue_queues("q", "ns", plan, LABELS)[1]
+    cluster_queue = gang.render_kueue_queues("q", "ns", plan, template(plan, "b"), LABELS)[1]
     crdschema.validate("kueue", cluster_queue)
     assert cluster_queue["spec"]["resourceGroups"][0]["flavors"][0]["resources"][0]["nominalQuota"] == "15400m"
 
@@ -129,7 +144,7 @@ def test_kueue_cpu_quota_is_a_quantity():
 @pytest.mark.parametrize("job", ["a", "b"])
 def test_kueue_batch_job_is_suspended_and_queued(job):
     plan = plan_for([2])
-    manifest = gang.render_kueue_job("gang-%s" % job, "ns", plan, job, "aic-gang-r1", LABELS)
+    manifest = gang.render_kueue_job("gang-%s" % job, "ns", plan, job, "aic-gang-r1", template(plan, job), LABELS)
     count = plan["job_%s_pods" % job]
     assert manifest["apiVersion"] == "batch/v1" and manifest["kind"] == "Job"
     assert manifest["spec"]["suspend"] is True

@@ -382,6 +382,67 @@ def test_validate_traffic_options():
     assert gw.validate_traffic_options(10, [0, 0], 10)
     assert gw.validate_traffic_options(10, [-1, 5], 10)
     assert gw.validate_traffic_options(10, [80, 20], 101)
+    assert gw.validate_traffic_options(200, [80, 20], 25.5) == [
+        "tolerance must be above 0 and at most 25 percentage points (a wider one would pass a router that ignores the weights), got 25.5"]
+    assert gw.validate_traffic_options(200, [80, 20], 0)
+    assert gw.validate_traffic_options(10001, [80, 20], 10) == ["requests must be at most 10000, got 10001"]
+    # one weight 0: every request goes to one backend, any count passes
+    assert gw.validate_traffic_options(1, [100, 0], 1) == []
+
+
+def test_all_requests_on_one_backend_fail_when_both_have_weight():
+    """Before: b off by exactly 20 points at tolerance 20 passed although b got nothing."""
+    ok, message = gw.evaluate_weighted_counts(counts(a=200, b=0), 200, [80, 20], 20)
+    assert not ok and "backend b (weight 20) received no request" in message
+    ok, message = gw.evaluate_weighted_counts(counts(a=0, b=200), 200, [20, 80], 20)
+    assert not ok and "backend a (weight 20) received no request" in message
+    # a backend of weight 0 getting nothing is right
+    assert gw.evaluate_weighted_counts(counts(a=200, b=0), 200, [100, 0], 5)[0]
+
+
+@pytest.mark.parametrize("share,tolerance,minimum", [
+    # smallest N from which on every count passes with >= 99.9 % (exact binomial, cross-checked below)
+    (20.0, 10, 177), (50.0, 10, 274), (20.0, 20, 48), (20.0, 5, 708), (10.0, 5, 407), (50.0, 25, 42),
+    # 99/1: the binding rule is that backend b (1 %) must get at least one request
+    (1.0, 25, 688),
+])
+def test_minimum_requests(share, tolerance, minimum):
+    assert gw.minimum_requests(share, tolerance) == minimum
+    assert gw.pass_probability(minimum, share, tolerance) >= 0.999
+    assert gw.pass_probability(minimum - 1, share, tolerance) < 0.999
+    assert all(gw.pass_probability(n, share, tolerance) >= 0.999 for n in range(minimum, minimum + 60))
+
+
+def _exact(n, share, tolerance):
+    """Reference: the binomial sum term by term with math.comb."""
+    import math
+    p = share / 100.0
+    return sum(math.comb(n, k) * p ** k * (1 - p) ** (n - k) for k in range(n + 1) if gw.split_accepted(k, n, share, tolerance))
+
+
+@pytest.mark.parametrize("n,share,tolerance", [(200, 20.0, 10), (50, 20.0, 10), (200, 50.0, 10), (30, 1.0, 25), (177, 20.0, 10),
+                                               (5, 20.0, 20)])
+def test_pass_probability_is_the_exact_binomial_sum(n, share, tolerance):
+    assert abs(gw.pass_probability(n, share, tolerance) - _exact(n, share, tolerance)) < 1e-9
+
+
+def test_pass_probability_values():
+    assert round(gw.pass_probability(200, 20.0, 10), 5) == 0.99968
+    assert round(gw.pass_probability(50, 20.0, 10), 4) == 0.9507
+    assert round(gw.pass_probability(200, 50.0, 10), 5) == 0.99637
+    assert gw.pass_probability(10, 0.0, 1) == 1.0
+    # a too small tolerance needs more than the most requests allowed
+    assert gw.minimum_requests(20.0, 1) is None
+    assert "more than 10000 requests; use a larger tolerance" in gw.validate_traffic_options(200, [80, 20], 1)[0]
+
+
+def test_control_evaluation():
+    assert gw.evaluate_control({"phase": "control", "ok": True, "targets": "aic-model-a:8080 aic-model-b:8080"})[0]
+    ok, cause, message = gw.evaluate_control({"phase": "control", "ok": False, "failed": " aic-model-a:8080", "attempts": 5,
+                                              "last_error": "curl exit 6"})
+    assert (ok, cause) == (False, "network_policy") and "curl exit 6" in message and "aic-model-a:8080" in message
+    assert gw.evaluate_control({"ok": False, "last_error": "curl exit 127"})[1] == "test_tooling"
+    assert gw.evaluate_control(None)[1] == "test_tooling"
 
 
 def test_client_targets_from_status_addresses():

@@ -27,3 +27,21 @@ def test_cluster_name_from_kubeconfig(tmp_path):
     assert platform.kubeconfig_cluster_name(str(path)) == ("rke2-prod", "a")
     assert platform.kubeconfig_cluster_name(str(path), "b") == ("other", "a")
     assert platform.kubeconfig_cluster_name(str(tmp_path / "missing")) == (None, None)
+
+
+def test_rke2_version_comes_from_the_recorded_nodes():
+    server = platform.describe_version(load_json("k8s-fixtures", "discovery", "version.json"))
+    node = load_json("k8s-fixtures", "objects", "node-gpu-node-1.final.json")["response"]
+    info = platform.describe_nodes(server, [node])
+    assert server["platform"] == "kubernetes"  # the recorded server reports v1.34.9 without a suffix
+    assert info["platform_version"] == "v1.34.9+rke2r1" and info["platform"] == "rke2"
+    assert info["node_versions"] == ["v1.34.9+rke2r1"]
+
+
+def test_mixed_node_versions_report_the_oldest_and_plain_kubernetes_keeps_the_server_version():
+    nodes = [{"status": {"nodeInfo": {"kubeletVersion": v}}} for v in ("v1.34.10+rke2r1", "v1.34.9+rke2r2", "v1.34.9+rke2r2")]
+    info = platform.describe_nodes({"git_version": "v1.34.10+rke2r1", "platform": "rke2"}, nodes)
+    assert info["platform_version"] == "v1.34.9+rke2r2" and info["node_versions"] == ["v1.34.9+rke2r2", "v1.34.10+rke2r1"]
+    plain = platform.describe_nodes({"git_version": "v1.34.9", "platform": "kubernetes"}, [{"status": {"nodeInfo": {"kubeletVersion": "v1.34.9"}}}])
+    assert plain["platform_version"] == "v1.34.9" and plain["platform"] == "kubernetes"
+    assert platform.describe_nodes({"git_version": "v1.34.9"}, [])["platform_version"] == "v1.34.9"

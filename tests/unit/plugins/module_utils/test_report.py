@@ -106,3 +106,66 @@ def test_should_item_not_run_is_left_blank_for_the_vendor():
     status, notes = report.product_status(None, "SHOULD")
     assert status == "" and "not run" in notes
     assert report.product_status(None, "MUST")[0] == "Not Implemented"
+
+
+def passing(req_id):
+    builder = ResultBuilder(req_id)
+    builder.exercised("exercised", "exercised on the cluster")
+    if req_id == "cluster_autoscaling":
+        builder.exercised("scale_up", "a GPU node joined")
+    return builder.finish()
+
+
+def test_report_md_and_results_json_carry_readiness(catalogue):
+    files, summary = render(catalogue)
+    md = files["report.md"]
+    top = md.split("| Cluster | |")[0]
+    assert "## Submission readiness (PRODUCT.yaml)" in top and "**Not ready to submit.** Blocking problems:" in top
+    assert "- gang_scheduling is a MUST but its status is 'Not Implemented'; it must be Implemented. **Fix:** the cluster lacks" in top
+    assert "metadata field contactEmailAddress is empty" in top
+    data = json.loads(files["results.json"])
+    assert data["readiness"]["ready"] is False and data["readiness"] == summary["readiness"]
+    assert "readiness" not in data["summary"]
+    assert {p["rule"] for p in data["readiness"]["blocking"]} >= {"must_not_implemented", "metadata_empty"}
+
+
+def test_submission_of_a_failing_run_does_not_link_its_junit(catalogue):
+    results = sample_results()
+    dummy, sub, summary = report.render_report(CLUSTER, "1.37", catalogue, results, [r["requirement"] for r in results],
+                                               {"vendorName": "ACME"}, "2026-11-23T07:00:00Z", submission_product="rke2")
+    assert "junit.xml" not in sub and report.SUBMISSION_JUNIT_WITH_FAILURES in sub
+    assert report.junit_has_failures(sub[report.SUBMISSION_JUNIT_WITH_FAILURES])
+    doc = yaml.safe_load(sub["PRODUCT.yaml"])
+    links = [link for items in doc["spec"].values() for i in items for link in i["evidence"]]
+    assert links and not [link for link in links if "junit" in link]
+    assert "not named junit.xml because it records failing checks" in sub["README.md"]
+    assert summary["readiness"]["checked"] == "v1.37/rke2/PRODUCT.yaml"
+
+
+def test_submission_junit_has_one_case_per_requirement(catalogue):
+    results = [passing(r["id"]) for r in catalogue]
+    dummy, sub, summary = report.render_report(CLUSTER, "1.37", catalogue, results, [r["id"] for r in catalogue],
+                                               {"vendorName": "ACME"}, "2026-11-23T07:00:00Z", submission_product="acme-ai")
+    root = ET.fromstring(sub["junit.xml"].split("\n", 1)[1])
+    names = [c.get("name") for c in root.iter("testcase")]
+    assert names[:2] == ["dra_support", "dra_support/exercised"] and root.get("failures") == "0"
+    doc = yaml.safe_load(sub["PRODUCT.yaml"])
+    assert doc["spec"]["operator"][0]["evidence"] == ["evidence/robust_controller.md", "file://junit.xml#robust_controller"]
+    # below 1.37 (no hybrid verification) the JUnit file is not linked
+    dummy, sub134, dummy2 = report.render_report(CLUSTER, "1.34", catalogue, results, [r["id"] for r in catalogue],
+                                                 {"vendorName": "ACME"}, "2026-11-23T07:00:00Z", submission_product="acme-ai")
+    assert yaml.safe_load(sub134["PRODUCT.yaml"])["spec"]["operator"][0]["evidence"] == ["evidence/robust_controller.md"]
+
+
+def test_product_dir_name():
+    assert report.product_dir_name({"platformName": "RKE2"}) == "rke2"
+    assert report.product_dir_name({"platformName": "ACME AI Platform!"}) == "acme-ai-platform"
+    assert report.product_dir_name({}) == "product"
+
+
+def test_a_skipped_should_is_left_unanswered_without_evidence():
+    items = [{"id": "gpu_sharing", "category": "accelerators", "level": "SHOULD", "description": "d"}]
+    skipped = ResultBuilder("gpu_sharing")
+    skipped.skipped("verifier", "no verifier yet")
+    doc = yaml.safe_load(report.product_yaml(items, [skipped.finish()], {}, CLUSTER, "1.36"))
+    assert doc["spec"]["accelerators"][0]["status"] == "" and doc["spec"]["accelerators"][0]["evidence"] == []

@@ -8,7 +8,7 @@ import os
 import pytest
 import yaml
 
-from ansible_collections.ai_conformance.rke2.plugins.module_utils import training
+from ansible_collections.ai_conformance.rke2.plugins.module_utils import policy, testpods, training
 from tests.support.shared import fixture_response, load_json, shared_path
 
 PROFILE = training.operator_profile("kubeflow_training")
@@ -274,8 +274,8 @@ def test_webhook_denial_recorded(name, code):
     assert answer["code"] == code
     assert answer["webhook"] == "validator.tfjob.training-operator.kubeflow.org"
     assert answer["denial"] == REFERENCE_DENIAL
-    status, message = training.evaluate_invalid_probe(answer, [PROFILE["webhooks"]["tfjobs"]], "TFJob")
-    assert status == "passed"
+    cause, message = training.evaluate_invalid_probe(answer, [PROFILE["webhooks"]["tfjobs"]], "TFJob")
+    assert cause is None
     assert message.endswith(REFERENCE_DENIAL)
 
 
@@ -297,9 +297,9 @@ def test_denial_by_another_webhook_is_an_error_not_a_pass():
                                                       "validate.kyverno.svc-fail"))
     answer = training.classify_admission(status_code, body)
     assert answer["webhook"] == "validate.kyverno.svc-fail"
-    status, message = training.evaluate_invalid_probe(answer, [PROFILE["webhooks"]["tfjobs"]], "TFJob")
-    assert status == "error"
-    assert "another admission webhook" in message
+    cause, message = training.evaluate_invalid_probe(answer, [PROFILE["webhooks"]["tfjobs"]], "TFJob")
+    assert cause == "policy_webhook" and policy.status_for(cause) == "error"
+    assert 'another admission webhook "validate.kyverno.svc-fail"' in message
 
 
 @pytest.mark.parametrize("name", ["422-tfjob-missing-container-name.json", "422-tfjob-missing-tfReplicaSpecs.json"])
@@ -308,8 +308,8 @@ def test_schema_rejection_recorded(name):
     assert answer["outcome"] == training.SCHEMA_REJECTED
     assert answer["code"] == 422 and answer["reason"] == "Invalid"
     assert answer["causes"][0]["reason"] == "FieldValueRequired"
-    status, message = training.evaluate_invalid_probe(answer, [PROFILE["webhooks"]["tfjobs"]], "TFJob")
-    assert status == "failed"
+    cause, message = training.evaluate_invalid_probe(answer, [PROFILE["webhooks"]["tfjobs"]], "TFJob")
+    assert cause == "capability" and policy.status_for(cause) == "failed"
     assert "rejected by the CRD's OpenAPI schema, not by an admission webhook" in message
     assert 'is invalid: [spec.tfReplicaSpecs' in message
 
@@ -319,9 +319,11 @@ def test_webhook_unreachable_recorded_is_an_error():
     assert answer["outcome"] == training.WEBHOOK_UNREACHABLE
     assert answer["code"] == 500 and answer["reason"] == "InternalError"
     assert answer["webhook"] == "validator.tfjob.training-operator.kubeflow.org"
-    status, message = training.evaluate_invalid_probe(answer, [PROFILE["webhooks"]["tfjobs"]], "TFJob")
-    assert status == "error"
+    cause, message = training.evaluate_invalid_probe(answer, [PROFILE["webhooks"]["tfjobs"]], "TFJob")
+    assert cause == "network_policy" and policy.status_for(cause) == "error"
     assert "connection refused" in message
+    # a webhook that is not the operator's and cannot be called is a policy webhook in the way
+    assert training.evaluate_invalid_probe(answer, ["validator.other.example.com"], "TFJob")[0] == "policy_webhook"
 
 
 @pytest.mark.parametrize("name", ["tfjob-no-image.accepted-without-webhook.json",
@@ -330,44 +332,61 @@ def test_invalid_accepted_recorded_is_a_failure(name):
     status_code, body = _recorded(name)
     answer = training.classify_admission(status_code, body, "TFJob")
     assert answer["outcome"] == training.ACCEPTED
-    status, message = training.evaluate_invalid_probe(answer, [PROFILE["webhooks"]["tfjobs"]], "TFJob")
-    assert status == "failed"
+    cause, message = training.evaluate_invalid_probe(answer, [PROFILE["webhooks"]["tfjobs"]], "TFJob")
+    assert cause == "capability"
     assert message == "the invalid TFJob was not rejected by any admission webhook: the server accepted it (HTTP 201)"
 
 
 def test_rbac_forbidden_recorded_is_an_error():
     answer = training.classify_admission(*_recorded("403-nobody-cert-create-tfjob.json"))
     assert answer["outcome"] == training.FORBIDDEN
-    assert training.evaluate_invalid_probe(answer, [], "TFJob")[0] == "error"
+    assert training.evaluate_invalid_probe(answer, [], "TFJob")[0] == "rbac"
+    assert training.evaluate_valid_probe(answer, [], "TFJob")[0] == "rbac"
 
 
 def test_unserved_resource_text_answer_is_an_error():
     answer = training.classify_admission(*_recorded("404-unknown-resource-in-served-group.json"))
     assert answer["outcome"] == training.NOT_SERVED
     assert answer["message"] == "404 page not found"
-    assert training.evaluate_invalid_probe(answer, [], "TFJob")[0] == "error"
+    assert training.evaluate_invalid_probe(answer, [], "TFJob")[0] == "not_installed"
 
 
 def test_no_answer_at_all_is_an_error():
     answer = training.classify_admission(None, None)
     assert answer["outcome"] == training.OTHER_ERROR
-    assert training.evaluate_invalid_probe(answer, [], "TFJob")[0] == "error"
+    assert training.evaluate_invalid_probe(answer, [], "TFJob")[0] == "internal"
 
 
 def test_valid_probe_accepted_recorded():
     answer = training.classify_admission(*_recorded("tfjob-mnist.create.json"), kind="TFJob")
-    assert training.evaluate_valid_probe(answer, "TFJob") == ("passed", "the valid TFJob was accepted by server-side dry-run")
+    assert training.evaluate_valid_probe(answer, WEBHOOKS, "TFJob") == (None, "the valid TFJob was accepted by server-side dry-run")
 
 
-def test_valid_probe_denied_is_a_failure():
+WEBHOOKS = [PROFILE["webhooks"]["tfjobs"]]
+
+
+def test_valid_probe_denied_by_the_operators_webhook_is_a_failure():
     answer = training.classify_admission(*_recorded("webhook-denied-create-tfjob-no-image.json"))
-    status, message = training.evaluate_valid_probe(answer, "TFJob")
-    assert status == "failed" and REFERENCE_DENIAL in message
+    cause, message = training.evaluate_valid_probe(answer, WEBHOOKS, "TFJob")
+    assert cause == "capability" and REFERENCE_DENIAL in message
 
 
-def test_valid_probe_unreachable_is_an_error():
+def test_valid_probe_denied_by_a_policy_webhook_is_an_error_naming_it():
+    """Kyverno/Gatekeeper denying the valid TFJob: the environment, not the operator (issue 9)."""
+    status_code, body = _recorded("webhook-denied-create-tfjob-no-image.json")
+    for webhook in ("validate.kyverno.svc-fail", "validation.gatekeeper.sh"):
+        denied = dict(body, message=body["message"].replace("validator.tfjob.training-operator.kubeflow.org", webhook))
+        cause, message = training.evaluate_valid_probe(training.classify_admission(status_code, denied), WEBHOOKS, "TFJob")
+        assert cause == "policy_webhook" and policy.status_for(cause) == "error"
+        assert 'admission webhook "%s", which is not the operator\'s' % webhook in message
+
+
+def test_valid_probe_rejected_by_quota_or_unreachable_is_the_environment():
     answer = training.classify_admission(*_recorded("webhook-unreachable-create-tfjob.json"))
-    assert training.evaluate_valid_probe(answer, "TFJob")[0] == "error"
+    assert training.evaluate_valid_probe(answer, WEBHOOKS, "TFJob")[0] == "network_policy"
+    quota = training.classify_admission(*_recorded("403-quota-exceeded-second-pod.json"))
+    assert training.evaluate_valid_probe(quota, WEBHOOKS, "TFJob")[0] == "resource_quota"
+    assert training.evaluate_invalid_probe(quota, WEBHOOKS, "TFJob")[0] == "resource_quota"
 
 
 def test_admission_review_answers_match_the_apiserver_message():
@@ -393,7 +412,7 @@ def test_kubectl_output_carries_the_same_denial():
 
 
 def _job(*conditions):
-    job = json.loads(json.dumps(training.render_job(PROFILE, "ns", "busybox")))
+    job = json.loads(json.dumps(training.render_job(PROFILE, "ns", testpods.PodBuilder())))
     if conditions:
         job["status"] = {"conditions": [
             {"type": t, "status": s, "reason": "PyTorchJob%s" % t, "message": "PyTorchJob ns/aic-reconcile is %s." % t.lower(),
@@ -449,21 +468,27 @@ def test_summarize_recorded_pods():
     rows = training.summarize_pods(pods)
     assert [r["name"] for r in rows] == ["gpu-inference-5cbd4f6f8b-p5knr", "gpu-pod-1", "gpu-pod-2", "gpu-pod-3"]
     assert all(r["phase"] == "Pending" for r in rows)
-    assert training.pods_image_problem(pods) is None
 
 
-def test_image_pull_problem_found():
-    pod = {"metadata": {"name": "aic-reconcile-master-0", "labels": {"training.kubeflow.org/replica-type": "master"}},
-           "status": {"phase": "Pending", "containerStatuses": [
-               {"name": "pytorch", "image": "busybox", "restartCount": 0,
-                "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image \"busybox\""}}}]}}
-    assert training.pods_image_problem([pod]) == 'aic-reconcile-master-0: ImagePullBackOff: Back-off pulling image "busybox"'
-    assert training.summarize_pods([pod])[0]["replica_type"] == "master"
+def _pod(state, name="aic-reconcile-master-0"):
+    return {"metadata": {"name": name, "labels": {"training.kubeflow.org/replica-type": "master"}}, "spec": {"nodeName": "n1"},
+            "status": {"phase": "Pending", "containerStatuses": [{"name": "pytorch", "image": "busybox", "restartCount": 0,
+                                                                  "state": state}]}}
 
 
 def test_terminated_container_exit_code():
-    pod = {"metadata": {"name": "p"}, "spec": {"nodeName": "n1"},
-           "status": {"phase": "Succeeded", "containerStatuses": [
-               {"name": "pytorch", "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}]}}
-    row = training.summarize_pods([pod])[0]
-    assert row["containers"][0]["exitCode"] == 0 and row["node"] == "n1"
+    row = training.summarize_pods([_pod({"terminated": {"exitCode": 0, "reason": "Completed"}})])[0]
+    assert row["containers"][0]["exitCode"] == 0 and row["node"] == "n1" and row["replica_type"] == "master"
+
+
+def test_job_pods_must_have_exited_0():
+    assert training.evaluate_job_pods([_pod({"terminated": {"exitCode": 0, "reason": "Completed"}})], "pytorch") == (
+        None, "aic-reconcile-master-0/pytorch exited 0")
+    cause, message = training.evaluate_job_pods([_pod({"terminated": {"exitCode": 3, "reason": "Error"}})], "pytorch")
+    assert cause == "capability" and message == "aic-reconcile-master-0: container pytorch exited 3 (Error)"
+    cause, message = training.evaluate_job_pods([_pod({"running": {"startedAt": "2026-11-23T07:00:00Z"}})], "pytorch")
+    assert cause == "capability" and "has not terminated (running)" in message
+    assert training.evaluate_job_pods([], "pytorch") == ("capability", "no pod of the job exists: nothing was run")
+    # the recorded pods never ran (no kubelet): no container status at all
+    pods = fixture_response("k8s-fixtures", "objects", "pods-ai-fixtures.list.final.json")["items"][1:2]
+    assert training.evaluate_job_pods(pods, "pytorch") == ("capability", "gpu-pod-1: container pytorch has no status")

@@ -150,11 +150,12 @@ def test_prometheus_not_available_fails(fake, cluster_factory, tmp_path, capsys)
 
 def test_prometheus_service_without_endpoints_is_an_error(fake, cluster_factory, tmp_path, capsys):
     cluster_factory()
-    fake.fail("GET", "/services/prometheus-operated.*/proxy/", fixture="503-proxy-service-no-endpoints")
+    service = fake.get_object("v1", "services", "prometheus-operated", "monitoring")
+    fake.put_object(fake.endpoints_for(service, []))  # no Prometheus pod ready: Endpoints without subsets
     result = run(fake, tmp_path, capsys)
     check = checks(result)["prometheus_reachable"]
     assert result["status"] == "error" and check["cause"] == "api_unavailable"
-    assert 'no endpoints available for service "exporter"' in check["message"]
+    assert 'no endpoints available for service "prometheus-operated"' in check["message"]
 
 
 def test_check_mode_creates_nothing(fake, cluster_factory, tmp_path, capsys):

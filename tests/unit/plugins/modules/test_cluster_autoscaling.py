@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from ansible_collections.ai_conformance.rke2.plugins.module_utils import testpods
 from ansible_collections.ai_conformance.rke2.plugins.modules import cluster_autoscaling
 from tests.support.fakeapi import FakeKubeAPI
 from tests.support.modrun import checks, run_module
@@ -205,8 +206,12 @@ def test_scale_test_pod_excludes_current_nodes(fake, capsys):
     run(fake, capsys, scale_test=True, scale_up_timeout=1)
     term = seen[0]["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]
     assert term["matchExpressions"][0]["values"] == ["rke2-cpu-vmss000000", "rke2-gpu-vmss000000"]
-    assert seen[0]["spec"]["containers"][0]["resources"]["limits"] == {"nvidia.com/gpu": "1"}
+    assert seen[0]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert seen[0]["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "ai-conformance-rke2"
+    # the builder's pod: restricted (the namespace enforces it), the accelerator's taint tolerated, the table's image
+    assert testpods.hardening_problems(seen[0]["spec"]) == []
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in seen[0]["spec"]["tolerations"]
+    assert seen[0]["spec"]["containers"][0]["image"] == testpods.IMAGES["busybox"]
 
 
 def test_no_new_node_within_timeout_fails_in_bounded_time(fake, capsys):
@@ -215,8 +220,8 @@ def test_no_new_node_within_timeout_fails_in_bounded_time(fake, capsys):
     result = run(fake, capsys, scale_test=True, scale_up_timeout=2)
     assert time.monotonic() - start < 15
     scale = checks(result)["scale_up"]
-    assert scale["status"] == "failed"
-    assert scale["message"].startswith("no nvidia.com/gpu node joined and ran the pod within 2s")
+    assert scale["status"] == "failed" and scale["cause"] == "capability"
+    assert scale["message"].startswith("no nvidia.com/gpu node joined and ran the pod within 2s (no node joined)")
     assert result["status"] == "failed"
     assert checks(result)["scale_down"]["status"] == "skipped"
     assert ours_left(fake) == []
@@ -251,4 +256,57 @@ def test_check_mode_creates_nothing(fake, capsys):
     assert checks(result)["scale_up"]["status"] == "skipped"
     assert result["status"] == "skipped"
     assert fake.objects("v1", "pods") == []
+    assert ours_left(fake) == []
+
+
+# --------------------------------------------------------------------------- issue 9: the environment is an error
+
+
+def test_scale_test_pod_rejected_by_quota_is_an_error_not_a_failure(fake, capsys):
+    azure_cluster(fake)
+    fake.fail("POST", r"/namespaces/aic-cluster-autoscaling-[a-z0-9]+/pods$", fixture="403-quota-exceeded-second-pod.json")
+    result = run(fake, capsys, scale_test=True, scale_up_timeout=5)
+    scale = checks(result)["scale_up"]
+    assert scale["status"] == "error" and scale["cause"] == "resource_quota"
+    assert scale["message"].startswith("the scale-test pod was not admitted: ") and "exceeded quota: compute-quota" in scale["message"]
+    assert result["status"] == "error"
+    assert ours_left(fake) == []
+
+
+def test_image_not_pullable_on_the_new_node_is_an_error(fake, capsys):
+    azure_cluster(fake)
+    play_autoscaler(fake)
+
+    def image_pull(server):
+        for pod in server.objects("v1", "pods"):
+            if pod["spec"].get("nodeName") and not pod["status"].get("containerStatuses"):
+                image = pod["spec"]["containers"][0]["image"]
+                server.patch_object("v1", "pods", pod["metadata"]["name"], {"status": {"phase": "Pending", "conditions": [
+                    {"type": "PodScheduled", "status": "True"}], "containerStatuses": [{"name": "accelerator", "image": image, "state": {
+                        "waiting": {"reason": "ErrImagePull", "message": 'failed to pull "%s": not found' % image}}}]}},
+                    pod["metadata"]["namespace"])
+
+    fake.add_reconciler(image_pull)
+    result = run(fake, capsys, scale_test=True, scale_up_timeout=20, image_registry="mirror.example.com")
+    scale = checks(result)["scale_up"]
+    assert scale["status"] == "error" and scale["cause"] == "image_pull", scale
+    assert "image mirror.example.com/e2e-test-images/busybox:1.36.1-1 (registry mirror.example.com)" in scale["message"]
+    assert ours_left(fake) == []
+
+
+def test_new_node_joined_but_pod_still_creating_at_timeout_is_an_error(fake, capsys):
+    azure_cluster(fake)
+    play_autoscaler(fake)
+
+    def no_kubelet(server):  # the pod is bound to the new node and stays Pending without container statuses
+        for pod in server.objects("v1", "pods"):
+            if pod["spec"].get("nodeName") and pod["status"].get("phase") == "Running":
+                server.patch_object("v1", "pods", pod["metadata"]["name"], {"status": {"phase": "Pending", "conditions": [
+                    {"type": "PodScheduled", "status": "True"}]}}, pod["metadata"]["namespace"])
+
+    fake.add_reconciler(no_kubelet)
+    result = run(fake, capsys, scale_test=True, scale_up_timeout=3)
+    scale = checks(result)["scale_up"]
+    assert scale["status"] == "error" and scale["cause"] == "image_pull_timeout", scale
+    assert "node(s) rke2-gpu-vmss000001 joined, but pod aic-scale-up on node rke2-gpu-vmss000001 is still creating" in scale["message"]
     assert ours_left(fake) == []

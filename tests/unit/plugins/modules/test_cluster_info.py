@@ -7,6 +7,7 @@ import pytest
 from ansible_collections.ai_conformance.rke2.plugins.modules import cluster_info
 from tests.support.fakeapi import FakeKubeAPI
 from tests.support.modrun import run_module
+from tests.support.shared import fixture_response
 
 
 @pytest.fixture
@@ -32,6 +33,16 @@ def test_describes_the_recorded_cluster(fake, capsys):
     assert all(item["allowed"] for item in cluster["access"])
     reviews = [r for r in fake.requests if r.path.endswith("selfsubjectaccessreviews")]
     assert len(reviews) == 3
+    assert cluster["platform_version"] == "v1.34.9" and cluster["node_versions"] == []  # no node yet
+
+
+def test_platform_version_from_the_nodes(fake, capsys):
+    node = fixture_response("k8s-fixtures", "objects", "node-gpu-node-1.final.json")
+    for key in ("resourceVersion", "uid", "creationTimestamp", "managedFields"):
+        node["metadata"].pop(key, None)
+    fake.put_object(node)
+    cluster = preflight(capsys, kubeconfig=fake.kubeconfig)["cluster"]
+    assert cluster["platform_version"] == "v1.34.9+rke2r1" and cluster["platform"] == "rke2"
 
 
 def test_missing_kubeconfig(capsys, tmp_path):

@@ -9,14 +9,16 @@ tests/unit/plugins/module_utils/test_gang.py).
 """
 
 import copy
+import threading
 import time
 
 import pytest
 
-from ansible_collections.ai_conformance.rke2.plugins.module_utils import gang
+from ansible_collections.ai_conformance.rke2.plugins.module_utils import gang, testpods
 from ansible_collections.ai_conformance.rke2.plugins.modules import gang_scheduling
 from tests.support.fakeapi import FakeKubeAPI
 from tests.support.modrun import checks, run_module
+from tests.support.shared import fixture_response
 
 GPU = gang.GPU_RESOURCE
 MANAGED = ("app.kubernetes.io/managed-by", "ai-conformance-rke2")
@@ -132,18 +134,23 @@ def placements(fake, request, count):
 
 
 def make_pod(fake, owner, api_version, name, template, labels, annotations=None):
-    pod = {"apiVersion": "v1", "kind": "Pod",
-           "metadata": {"name": name, "namespace": owner["metadata"]["namespace"], "labels": dict(labels),
-                        "annotations": dict(annotations or {}),
-                        "ownerReferences": [{"apiVersion": api_version, "kind": "Job", "name": owner["metadata"]["name"],
-                                             "uid": owner["metadata"]["uid"], "controller": True}]},
-           "spec": copy.deepcopy(template["spec"])}
-    fake._pod_defaults(pod)
-    return fake.put_object(pod)
+    """The job controller creates a pod from the template through the API's admission (Pod Security
+    ``restricted`` of our namespaces, quota, LimitRange); a refusal is its FailedCreate event. None then."""
+    job = dict(owner, apiVersion=api_version, kind="Job")
+    tmpl = {"metadata": {"labels": dict(labels), "annotations": dict(annotations or {})}, "spec": template["spec"]}
+    return fake.create_pod_for(job, tmpl, name)
 
 
-def run_pod(fake, pod, node):
+def run_pod(fake, pod, node, waiting=None):
+    """Bind the pod and let the kubelet run it, or leave its container waiting (``waiting``: reason, message)."""
     fake.bind_pod(pod["metadata"]["namespace"], pod["metadata"]["name"], node)
+    if waiting:
+        container = pod["spec"]["containers"][0]
+        fake.patch_object("v1", "pods", pod["metadata"]["name"], {"status": {"phase": "Pending", "conditions": [
+            {"type": "PodScheduled", "status": "True"}], "containerStatuses": [
+            {"name": container["name"], "image": container["image"], "ready": False,
+             "state": {"waiting": {"reason": waiting[0], "message": waiting[1]}}}]}}, pod["metadata"]["namespace"])
+        return
     fake.patch_object("v1", "pods", pod["metadata"]["name"], {"status": {"phase": "Running", "conditions": [
         {"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "True"}]}}, pod["metadata"]["namespace"])
 
@@ -160,12 +167,14 @@ def event(fake, namespace, kind, name, reason, message, component):
                      "reason": reason, "message": message, "type": "Warning", "source": {"component": component}})
 
 
-def play_volcano(fake, mode="gang"):
+def play_volcano(fake, mode="gang", waiting=None):
     """Volcano controllers + scheduler + kubelet.
 
     gang: all pods of a job are bound when all fit, none otherwise (PodGroup Inqueue, Unschedulable condition and
-    pod messages naming the GPU). partial: binds what fits (no gang semantics). silent: never binds, says nothing
-    about resources (a taint message). broken: creates pods and never schedules.
+    pod messages naming the GPU). partial: binds what fits (no gang semantics). evict: binds what fits, then unbinds
+    it again (the pods are deleted and recreated unbound, as after a preemption). silent: never binds, says nothing
+    about resources (a taint message). broken: creates pods and never schedules. enqueue:<message>: job B is not
+    enqueued (PodGroup Pending, no pods) with that PodGroup event, as the enqueue action records it.
     """
 
     def reconcile(server):
@@ -176,25 +185,35 @@ def play_volcano(fake, mode="gang"):
                 continue
             task = job["spec"]["tasks"][0]
             count, request = task["replicas"], _request(task["template"]["spec"])
+            enqueue_rejected = mode.startswith("enqueue:") and name == "gang-b"
             server.put_object({"apiVersion": gang.VOLCANO_PODGROUP_API, "kind": "PodGroup",
                                "metadata": {"name": group_name, "namespace": ns, "ownerReferences": [
                                    {"apiVersion": gang.VOLCANO_JOB_API, "kind": "Job", "name": name, "uid": uid, "controller": True}]},
                                "spec": {"minMember": job["spec"]["minAvailable"], "queue": job["spec"]["queue"]},
                                "status": {"phase": "Pending"}})
+            if enqueue_rejected:
+                event(server, ns, "PodGroup", group_name, "Unschedulable", mode.split(":", 1)[1], "volcano")
+                continue
             labels = dict(task["template"]["metadata"]["labels"], **{"volcano.sh/job-name": name})
             created = [make_pod(server, job, gang.VOLCANO_JOB_API, "%s-%s-%d" % (name, task["name"], i), task["template"], labels,
                                 {"scheduling.k8s.io/group-name": group_name}) for i in range(count)]
+            created = [p for p in created if p is not None]
             nodes = placements(server, request, count)
-            if mode == "broken":
+            if mode == "broken" or len(created) < count:
                 continue
             if mode == "silent":
                 for pod in created:
                     unschedulable(server, pod, "0/1 nodes are unavailable: 1 node(s) had untolerated taint {dedicated: ml}.")
                 server.set_status(gang.VOLCANO_PODGROUP_API, "podgroups", group_name, {"phase": "Inqueue"}, ns)
                 continue
-            if len(nodes) == count or mode == "partial":
+            if len(nodes) == count or mode in ("partial", "evict"):
                 for pod, node in zip(created, nodes):
-                    run_pod(server, pod, node)
+                    run_pod(server, pod, node, waiting)
+                if mode == "evict" and len(nodes) < count:
+                    # a moment later (asynchronously, as a controller acts) the bound pods are replaced by unbound ones
+                    timer = threading.Timer(0.5, evict, (server, created[:len(nodes)], task["template"], job, labels, group_name))
+                    timer.daemon = True
+                    timer.start()
                 for pod in created[len(nodes):]:
                     unschedulable(server, pod, "0/1 nodes are unavailable: 1 Insufficient nvidia.com/gpu.")
                 phase = "Running" if len(nodes) == count else "Inqueue"
@@ -210,6 +229,12 @@ def play_volcano(fake, mode="gang"):
                 unschedulable(server, pod, "0/1 nodes are unavailable: 1 Insufficient nvidia.com/gpu.")
             event(server, ns, "PodGroup", group_name, "Unschedulable", message, "volcano")
 
+    def evict(server, bound, template, job, labels, group_name):
+        for pod in bound:
+            server.delete_object("v1", "pods", pod["metadata"]["name"], pod["metadata"]["namespace"])
+            make_pod(server, job, gang.VOLCANO_JOB_API, pod["metadata"]["name"] + "-r", template, labels,
+                     {"scheduling.k8s.io/group-name": group_name})
+
     fake.add_reconciler(reconcile)
 
 
@@ -217,7 +242,8 @@ def play_kueue(fake, mode="quota"):
     """Kueue controller (Workload per Job, admission by ClusterQueue quota) + kube-scheduler + kubelet.
 
     quota: admits a Job when its requests fit the unused nominal quota, else QuotaReserved=False with the flavor
-    assigner's message. ignore_quota: admits everything (then kube-scheduler binds what fits).
+    assigner's message. ignore_quota: admits everything (then kube-scheduler binds what fits). cpu_quota: job B
+    lacks cpu quota instead of GPU quota.
     """
     api = "kueue.x-k8s.io/v1beta2"
 
@@ -241,14 +267,29 @@ def play_kueue(fake, mode="quota"):
             local_queue = server.get_object(api, "localqueues", queue, ns)
             cluster_queue = server.get_object(api, "clusterqueues", local_queue["spec"]["clusterQueue"]) if local_queue else None
             flavor = cluster_queue["spec"]["resourceGroups"][0]["flavors"][0]
-            quota = gang.to_units(GPU, flavor["resources"][0]["nominalQuota"])
+            covered = cluster_queue["spec"]["resourceGroups"][0]["coveredResources"]
+            uncovered = [r for r in gang.requested_resources(job["spec"]["template"]["spec"]) if r not in covered]
+            if uncovered:
+                # Kueue admits nothing that requests a resource its ClusterQueue does not cover
+                message = "couldn't assign flavors to pod set main: resource %s unavailable in ClusterQueue" % uncovered[0]
+                pending = {"type": "QuotaReserved", "status": "False", "reason": "Pending", "message": message}
+                server.set_status(api, "workloads", wl_name, {"conditions": [pending]}, ns)
+                continue
+            quota = gang.to_units(GPU, [r for r in flavor["resources"] if r["name"] == GPU][0]["nominalQuota"])
             used = 0
             for other in server.objects(api, "workloads"):
                 admitted = any(c["type"] == "QuotaReserved" and c["status"] == "True" for c in other.get("status", {}).get("conditions", []))
                 if admitted and other["metadata"]["name"] != wl_name:
                     used += other["spec"]["podSets"][0]["count"] * _request(other["spec"]["podSets"][0]["template"]["spec"])
             need = count * request
-            if mode == "quota" and need > quota - used:
+            if mode == "cpu_quota" and name == "gang-b":
+                # the ClusterQueue's cpu quota (not the GPU's) is what is short
+                message = "couldn't assign flavors to pod set main: insufficient unused quota for cpu in flavor %s, 20m more needed" % (
+                    flavor["name"])
+                pending = {"type": "QuotaReserved", "status": "False", "reason": "Pending", "message": message}
+                server.set_status(api, "workloads", wl_name, {"conditions": [pending]}, ns)
+                continue
+            if mode in ("quota", "cpu_quota") and need > quota - used:
                 message = ("couldn't assign flavors to pod set main: insufficient quota for nvidia.com/gpu in flavor %s, previously "
                            "considered podsets requests (0) + current podset request (%d) > maximum capacity (%d)" % (flavor["name"], need, quota))
                 status = {"conditions": [{"type": "QuotaReserved", "status": "False", "reason": "Pending", "message": message,
@@ -264,7 +305,8 @@ def play_kueue(fake, mode="quota"):
             server.patch_object("batch/v1", "jobs", name, {"spec": {"suspend": False}}, ns)
             labels = dict(job["spec"]["template"]["metadata"]["labels"], **{"batch.kubernetes.io/job-name": name})
             created = [make_pod(server, job, "batch/v1", "%s-%d" % (name, i), job["spec"]["template"], labels) for i in range(count)]
-            nodes = placements(server, request, count)
+            created = [p for p in created if p is not None]
+            nodes = placements(server, request, len(created))
             for pod, node in zip(created, nodes):
                 run_pod(server, pod, node)
             for pod in created[len(nodes):]:
@@ -389,15 +431,16 @@ def test_without_volcano_or_kueue_fails_fast(fake, capsys):
     assert leftovers(fake) == []
 
 
-def test_busy_gpus_fail_with_the_pods_holding_them(fake, capsys):
+def test_busy_gpus_are_an_error_naming_the_pods_holding_them(fake, capsys):
+    """No free capacity keeps the test from running: error (no_capacity), not a failure of gang scheduling."""
     add_node(fake, gpus=2)
     fake.put_recorded("objects/pods-on-gpu-node-1.list.json")  # two running 1-GPU pods on gpu-node-1
     install_volcano(fake)
     play_volcano(fake)
     result = run(fake, capsys)["result"]
-    assert result["status"] == "failed"
+    assert result["status"] == "error"
     capacity = checks(result)["gang_capacity"]
-    assert capacity["status"] == "failed"
+    assert (capacity["status"], capacity["cause"]) == ("error", "no_capacity")
     assert "no free nvidia.com/gpu" in capacity["message"]
     assert "ai-fixtures/gpu-pod-1" in capacity["message"] and "ai-fixtures/gpu-pod-2" in capacity["message"]
     assert "gang_job_a_scheduled" not in checks(result)
@@ -409,8 +452,21 @@ def test_cordoned_gpu_node_has_zero_capacity(fake, capsys):
     add_node(fake, gpus=2, unschedulable=True)
     install_volcano(fake)
     result = run(fake, capsys)["result"]
-    assert checks(result)["gang_capacity"]["status"] == "failed"
+    assert (checks(result)["gang_capacity"]["status"], checks(result)["gang_capacity"]["cause"]) == ("error", "no_capacity")
     assert "gpu-node-1: cordoned" in checks(result)["gang_capacity"]["message"]
+    assert result["status"] == "error"
+
+
+def test_gpu_node_with_an_untolerated_taint_is_an_error_naming_it(fake, capsys):
+    add_node(fake, gpus=2, taints=[{"key": "dedicated", "value": "ml", "effect": "NoSchedule"}])
+    install_volcano(fake)
+    result = run(fake, capsys)["result"]
+    capacity = checks(result)["gang_capacity"]
+    assert (capacity["status"], capacity["cause"]) == ("error", "untolerated_taint")
+    assert "taint dedicated=ml:NoSchedule not tolerated" in capacity["message"]
+    # the common option tolerations (conformance_tolerations) is what the test pods carry
+    result = run(fake, capsys, tolerations=[{"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}])["result"]
+    assert checks(result)["gang_capacity"]["status"] == "passed"
 
 
 def test_check_mode_runs_no_jobs(fake, capsys):
@@ -494,7 +550,8 @@ def test_job_a_held_for_another_reason_is_an_error(fake, capsys):
     result = run(fake, capsys, timeout=1)["result"]
     job_a = checks(result)["gang_job_a_scheduled"]
     assert job_a["status"] == "error"
-    assert "Volcano holds job A back, but not for lack of nvidia.com/gpu" in job_a["message"]
+    assert "Volcano holds job A back, not for lack of nvidia.com/gpu" in job_a["message"]
+    assert job_a["cause"] == "untolerated_taint"
     assert result["status"] == "error"
     assert leftovers(fake) == []
 
@@ -517,4 +574,177 @@ def test_job_b_that_fits_after_all_is_an_error(fake, capsys):
     held = checks(result)["gang_job_b_held"]
     assert held["status"] == "error"
     assert "was scheduled completely" in held["message"] and "proves nothing" in held["message"]
+    assert leftovers(fake) == []
+
+
+# --------------------------------------------------------------------------- test pods, hold window, mechanisms, causes
+
+
+def capture(fake, api_version, plural):
+    """The bodies of the objects created of that kind, as the API server received them."""
+    seen = []
+    fake.on_create(api_version, plural, lambda obj, server, dry_run: seen.append(copy.deepcopy(obj)))
+    return seen
+
+
+@pytest.mark.parametrize("scheduler", ["volcano", "kueue"])
+def test_job_pods_come_from_the_builder_and_are_admitted_under_restricted(fake, capsys, scheduler):
+    """The fake job controllers reject pods that violate restricted (our namespaces enforce it), as the real ones do."""
+    add_node(fake, gpus=2)
+    install_volcano(fake)
+    install_kueue(fake)
+    play_volcano(fake)
+    play_kueue(fake)
+    jobs = capture(fake, gang.VOLCANO_JOB_API if scheduler == "volcano" else "batch/v1", "jobs")
+    namespaces = capture(fake, "v1", "namespaces")
+    queues = capture(fake, "kueue.x-k8s.io/v1beta2", "clusterqueues")
+    result = run(fake, capsys, scheduler=scheduler, image_registry="mirror.example:5000",
+                 tolerations=[{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}])["result"]
+    assert result["status"] == "passed", result["checks"]
+    assert len(jobs) == 2
+    for job in jobs:
+        template = job["spec"]["tasks"][0]["template"] if scheduler == "volcano" else job["spec"]["template"]
+        assert testpods.hardening_problems(template["spec"]) == []
+        container = template["spec"]["containers"][0]
+        assert container["image"] == "mirror.example:5000/e2e-test-images/agnhost:2.53"
+        assert container["resources"]["limits"][GPU] == container["resources"]["requests"][GPU] == "1"
+        assert {"key": GPU, "operator": "Exists", "effect": "NoSchedule"} in template["spec"]["tolerations"]
+        assert {"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"} in template["spec"]["tolerations"]
+    namespace = namespaces[0]
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    if scheduler == "kueue":
+        queue = queues[0]
+        group = queue["spec"]["resourceGroups"][0]
+        assert group["coveredResources"] == [GPU, "cpu", "memory"]
+        assert group["flavors"][0]["resources"][0] == {"name": GPU, "nominalQuota": "2"}
+    assert evidence(result, "test-images") == {"agnhost": "mirror.example:5000/e2e-test-images/agnhost:2.53"}
+
+
+def test_partial_binding_that_later_disappears_still_fails(fake, capsys):
+    """The verdict covers the whole hold window: 2 of 3 pods bound, then evicted, is a gang violation."""
+    add_node(fake, gpus=2)
+    install_volcano(fake)
+    play_volcano(fake, mode="evict")
+    result = run(fake, capsys, hold_seconds=3)["result"]
+    held = checks(result)["gang_job_b_held"]
+    assert (held["status"], held["cause"], held["kind"]) == ("failed", "capability", "exercise")
+    assert held["message"].startswith("job B: gang violated: 2 of 3 pods bound")
+    assert "at the end of the window: none of the 3 pods bound" in held["message"]
+    assert "gang-b-worker-0" in held["observed"]["timeline"]
+    assert result["status"] == "failed"
+    assert leftovers(fake) == []
+
+
+def test_volcano_gang_plugin_is_named_as_the_mechanism(fake, capsys):
+    add_node(fake, gpus=2)
+    install_volcano(fake)
+    play_volcano(fake)
+    result = run(fake, capsys)["result"]
+    held = checks(result)["gang_job_b_held"]
+    assert "held by scheduling: Volcano gang plugin (PodGroup" in held["message"]
+    assert evidence(result, "job-b-held-by")["mechanism"].startswith("scheduling: Volcano gang plugin")
+    assert evidence(result, "job-b-held-by")["requested_resources"] == ["cpu", "memory", GPU]
+
+
+def test_volcano_enqueue_rejection_for_the_gang_resource_passes_as_admission(fake, capsys):
+    add_node(fake, gpus=2)
+    install_volcano(fake)
+    play_volcano(fake, mode="enqueue:resource in cluster is overused: overused nvidia.com/gpu")
+    result = run(fake, capsys)["result"]
+    held = checks(result)["gang_job_b_held"]
+    assert held["status"] == "passed", held
+    assert "held by admission: Volcano enqueue (overcommit plugin" in held["message"]
+    assert "overused nvidia.com/gpu" in held["message"]
+    assert result["status"] == "passed"
+
+
+@pytest.mark.parametrize("message,named", [
+    ("resource in cluster is overused: overused cpu", "cpu"),
+    ("resource in cluster is overused: overused pods", "pods"),
+    ("queue resource quota insufficient: insufficient memory, insufficient nvidia.com/gpu", "memory"),
+])
+def test_volcano_enqueue_rejection_for_another_resource_is_an_error_naming_it(fake, capsys, message, named):
+    add_node(fake, gpus=2)
+    install_volcano(fake)
+    play_volcano(fake, mode="enqueue:" + message)
+    result = run(fake, capsys)["result"]
+    held = checks(result)["gang_job_b_held"]
+    assert (held["status"], held["cause"]) == ("error", "no_capacity"), held
+    assert "but for lack of %s, not of the gang resource nvidia.com/gpu" % named in held["message"]
+    assert held["observed"]["mechanism"].startswith("admission: Volcano enqueue")
+    assert evidence(result, "job-b-held-by")["other_resources"] == [named]
+    assert result["status"] == "error"
+    assert leftovers(fake) == []
+
+
+def test_volcano_enqueue_rejection_naming_no_resource_proves_nothing(fake, capsys):
+    """Older Volcano names no resource; the rendered pods request cpu and memory besides the GPU, so it is no proof."""
+    add_node(fake, gpus=2)
+    install_volcano(fake)
+    play_volcano(fake, mode="enqueue:queue resource quota insufficient")
+    result = run(fake, capsys)["result"]
+    held = checks(result)["gang_job_b_held"]
+    assert held["status"] == "error", held
+    assert "names no resource and job B requests more than nvidia.com/gpu" in held["message"]
+
+
+def test_kueue_quota_is_named_as_the_mechanism(fake, capsys):
+    add_node(fake, gpus=2)
+    install_kueue(fake)
+    play_kueue(fake)
+    result = run(fake, capsys, scheduler="kueue")["result"]
+    held = checks(result)["gang_job_b_held"]
+    assert held["status"] == "passed", held
+    assert "held by admission: Kueue quota" in held["message"]
+
+
+@pytest.mark.parametrize("waiting,cause", [
+    (("ErrImagePull", 'failed to pull and unpack image "registry.k8s.io/e2e-test-images/agnhost:2.53": not found'), "image_pull"),
+    (("ContainerCreating", ""), "image_pull_timeout"),
+])
+def test_job_a_pods_that_cannot_start_are_an_error_naming_the_image(fake, capsys, waiting, cause):
+    add_node(fake, gpus=2)
+    install_volcano(fake)
+    play_volcano(fake, waiting=waiting)
+    result = run(fake, capsys, timeout=2)["result"]
+    job_a = checks(result)["gang_job_a_scheduled"]
+    assert (job_a["status"], job_a["cause"]) == ("error", cause), job_a
+    assert "registry.k8s.io/e2e-test-images/agnhost:2.53" in job_a["message"]
+    assert checks(result)["gang_job_b_held"]["status"] == "skipped"
+    assert result["status"] == "error"
+    assert leftovers(fake) == []
+
+
+def test_job_a_pods_rejected_by_a_quota_are_an_error(fake, capsys):
+    """A ResourceQuota in the namespace (e.g. from a policy engine) rejects the job controller's pods."""
+    add_node(fake, gpus=2)
+    install_kueue(fake)
+    play_kueue(fake)
+    recorded = fixture_response("k8s-fixtures", "errors", "403-quota-exceeded-second-pod.json")["message"]
+
+    def quota(server):
+        for job in server.objects("batch/v1", "jobs"):
+            if not job["spec"].get("suspend"):
+                ns = job["metadata"]["namespace"]
+                for pod in server.objects("v1", "pods", namespace=ns):
+                    server.delete_object("v1", "pods", pod["metadata"]["name"], ns)
+                event(server, ns, "Job", job["metadata"]["name"], "FailedCreate", "Error creating: " + recorded, "job-controller")
+
+    fake.add_reconciler(quota)
+    result = run(fake, capsys, scheduler="kueue", timeout=1)["result"]
+    job_a = checks(result)["gang_job_a_scheduled"]
+    assert (job_a["status"], job_a["cause"]) == ("error", "resource_quota"), job_a
+    assert "exceeded quota: compute-quota" in job_a["message"]
+    assert leftovers(fake) == []
+
+
+def test_kueue_holding_job_b_for_cpu_quota_is_an_error_naming_cpu(fake, capsys):
+    add_node(fake, gpus=2)
+    install_kueue(fake)
+    play_kueue(fake, mode="cpu_quota")
+    result = run(fake, capsys, scheduler="kueue")["result"]
+    held = checks(result)["gang_job_b_held"]
+    assert (held["status"], held["cause"]) == ("error", "no_capacity"), held
+    assert "but for lack of cpu, not of the gang resource nvidia.com/gpu" in held["message"]
+    assert held["observed"]["mechanism"].startswith("admission: Kueue quota")
     assert leftovers(fake) == []

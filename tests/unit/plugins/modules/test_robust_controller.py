@@ -205,7 +205,7 @@ def test_server_that_stores_dry_run_objects_is_caught_and_cleaned(fake, tmp_path
     result = run_module(fake, tmp_path, capsys, run_job=False)
     valid = checks(result)["admission_accepts_valid"]
     assert valid["status"] == "error"
-    assert valid["message"].startswith("the server stored the object of a dryRun=All create")
+    assert valid["message"].startswith("the API server stored the object of a dryRun=All create")
     assert_nothing_left(fake)
 
 
@@ -227,8 +227,9 @@ def test_image_pull_problem_is_an_error_and_cleaned_up(fake, tmp_path, capsys):
     full_operator(fake, waiting="ImagePullBackOff")
     result = run_module(fake, tmp_path, capsys)
     reconciliation = checks(result)["reconciliation"]
-    assert reconciliation["status"] == "error"
+    assert reconciliation["status"] == "error" and reconciliation["cause"] == "image_pull"
     assert "ImagePullBackOff" in reconciliation["message"]
+    assert "(registry registry.k8s.io)" in reconciliation["message"]
     assert result["status"] == "error"
     assert_nothing_left(fake)
 
@@ -239,7 +240,7 @@ def test_controller_that_never_reconciles_fails(fake, tmp_path, capsys):
     deny_tfjobs_without_image(fake)
     result = run_module(fake, tmp_path, capsys, timeout=3)
     reconciliation = checks(result)["reconciliation"]
-    assert reconciliation["status"] == "failed"
+    assert reconciliation["status"] == "failed" and reconciliation["cause"] == "capability"
     assert "did not reconcile PyTorchJob" in reconciliation["message"]
     assert "no status conditions" in reconciliation["message"]
     assert_nothing_left(fake)
@@ -273,7 +274,10 @@ def test_check_mode_creates_nothing(fake, tmp_path, capsys):
     result = run_module(fake, tmp_path, capsys, check_mode=True)
     by_name = checks(result)
     assert by_name["admission_rejects_invalid"]["status"] == "passed"
+    assert by_name["admission_rejects_invalid"]["kind"] == by_name["admission_accepts_valid"]["kind"] == "inspect"
     assert by_name["reconciliation"]["status"] == "skipped"
+    # admission inspected, nothing reconciled: never passed in check mode
+    assert result["status"] == "skipped" and any(n.startswith("nothing was exercised") for n in result["notes"])
     posts = fake.requests_to("POST")
     assert posts and all(r.query.get("dryRun") == "All" for r in posts)
     assert all("/namespaces/default/" in r.path for r in posts)
@@ -298,3 +302,110 @@ def test_rbac_forbidden_on_crds_is_an_error(fake, tmp_path, capsys):
     crds = checks(result)["crds_established"]
     assert crds["status"] == "error"
     assert "forbidden" in crds["message"]
+
+
+# ---------------------------------------------------------------- issue 9: verdicts through the status policy
+
+
+KYVERNO_DENIAL = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "reason": "Forbidden", "code": 403,
+                  "message": 'admission webhook "validate.kyverno.svc-fail" denied the request: \n\nresource TFJob/aic-robust/'
+                             'aic-valid-tfjob was blocked due to the following policies\n\nrequire-labels: check-team: '
+                             'validation error: label team is required'}
+
+
+def test_valid_tfjob_denied_by_a_policy_webhook_is_an_error_naming_it(fake, tmp_path, capsys):
+    """A Kyverno/Gatekeeper-style deny of the valid TFJob is the environment, not the operator failing."""
+    full_operator(fake)
+
+    def kyverno(obj, fake_, dry_run):
+        if obj["metadata"]["name"] == "aic-valid-tfjob":
+            raise fake_.Reject(403, KYVERNO_DENIAL)
+
+    fake.on_create(GROUP_VERSION, "tfjobs", kyverno)
+    result = run_module(fake, tmp_path, capsys, run_job=False)
+    valid = checks(result)["admission_accepts_valid"]
+    assert valid["status"] == "error" and valid["cause"] == "policy_webhook"
+    assert 'admission webhook "validate.kyverno.svc-fail", which is not the operator\'s' in valid["message"]
+    assert result["status"] == "error"
+    assert_nothing_left(fake)
+
+
+def test_check_mode_never_deletes_an_object_it_did_not_create(fake, tmp_path, capsys):
+    """An existing aic-valid-tfjob (and aic-invalid-tfjob) in default survives a check-mode run."""
+    full_operator(fake)
+    for name in ("aic-valid-tfjob", "aic-invalid-tfjob"):
+        fake.put_object({"apiVersion": GROUP_VERSION, "kind": "TFJob", "metadata": {"name": name, "namespace": "default"},
+                         "spec": {"tfReplicaSpecs": {"Chief": {"replicas": 1, "template": {"spec": {"containers": [
+                             {"name": "tensorflow", "image": "user/image:1"}]}}}}}})
+    result = run_module(fake, tmp_path, capsys, check_mode=True)
+    assert sorted(o["metadata"]["name"] for o in fake.objects(GROUP_VERSION, "tfjobs")) == ["aic-invalid-tfjob", "aic-valid-tfjob"]
+    assert fake.requests_to("DELETE") == []
+    by_name = checks(result)
+    # the probes used names of their own instead of colliding with the user's objects
+    assert "admission_rejects_invalid" in by_name, result["checks"]
+    assert by_name["admission_rejects_invalid"]["status"] == "passed"
+    assert by_name["admission_accepts_valid"]["status"] == "passed"
+    assert evidence(result, "admission-valid")["request"]["body"]["metadata"]["name"] == "aic-valid-tfjob-test"
+    # admission was only inspected; nothing was reconciled
+    assert by_name["reconciliation"]["status"] == "skipped" and result["status"] == "skipped"
+
+
+def test_job_succeeded_but_its_pod_did_not_exit_0_fails(fake, tmp_path, capsys):
+    full_operator(fake, pod_exit_code=2)
+    result = run_module(fake, tmp_path, capsys)
+    reconciliation = checks(result)["reconciliation"]
+    assert reconciliation["status"] == "failed" and reconciliation["cause"] == "capability"
+    assert reconciliation["message"] == (
+        "PyTorchJob %s/aic-reconcile reports Succeeded (PyTorchJobSucceeded), but aic-reconcile-master-0: "
+        "container pytorch exited 2 (Error)" % evidence(result, "admission-invalid")["request"]["body"]["metadata"]["namespace"])
+    assert_nothing_left(fake)
+
+
+def test_job_pod_template_comes_from_the_builder(fake, tmp_path, capsys):
+    from ansible_collections.ai_conformance.rke2.plugins.module_utils import testpods
+
+    created = []
+    install_crds(fake)
+    install_operator(fake)
+    deny_tfjobs_without_image(fake)
+    play_training_operator(fake, created=created)
+    toleration = {"key": "example.com/dedicated", "operator": "Exists", "effect": "NoSchedule"}
+    result = run_module(fake, tmp_path, capsys, tolerations=[toleration], image_registry="mirror.example.com")
+    assert result["status"] == "passed", result["checks"]
+    template = created[0]["spec"]["pytorchReplicaSpecs"]["Master"]["template"]
+    assert testpods.hardening_problems(template["spec"]) == []
+    assert template["spec"]["tolerations"] == [toleration]
+    assert template["spec"]["containers"][0]["image"] == "mirror.example.com/e2e-test-images/busybox:1.36.1-1"
+    # the valid TFJob of the dry-run names the same mirrored image
+    valid = evidence(result, "admission-valid")["request"]["body"]
+    assert valid["spec"]["tfReplicaSpecs"]["Chief"]["template"]["spec"]["containers"][0]["image"] == (
+        "mirror.example.com/e2e-test-images/busybox:1.36.1-1")
+
+
+def test_job_pods_rejected_by_pod_security_is_an_error(fake, tmp_path, capsys):
+    """The operator cannot create its pod (the recorded PodSecurity FailedCreate): the environment, not the operator."""
+    install_crds(fake)
+    install_operator(fake)
+    deny_tfjobs_without_image(fake)
+    recorded = fake.recorded("events/core-v1-events-replicaset-plain-deploy.psa-restricted.json")["response"]["items"][0]
+
+    def operator_refused(server):
+        for job in server.objects(GROUP_VERSION, "pytorchjobs"):
+            ns = job["metadata"]["namespace"]
+            if server.objects("v1", "events", namespace=ns):
+                continue
+            event = json.loads(json.dumps(recorded))
+            event.update(apiVersion="v1", kind="Event")
+            event["metadata"] = {"name": "aic-reconcile.18ed2ffc1ac3385e", "namespace": ns}
+            event["involvedObject"] = {"kind": "PyTorchJob", "namespace": ns, "name": job["metadata"]["name"],
+                                       "apiVersion": GROUP_VERSION}
+            event["message"] = event["message"].replace("plain-deploy-5cfb4b4547-5x9v6", "aic-reconcile-master-0")
+            server.put_object(event)
+
+    fake.add_reconciler(operator_refused)
+    result = run_module(fake, tmp_path, capsys, timeout=2)
+    reconciliation = checks(result)["reconciliation"]
+    assert reconciliation["status"] == "error" and reconciliation["cause"] == "pod_security"
+    assert 'FailedCreate aic-reconcile: Error creating: pods "aic-reconcile-master-0" is forbidden: violates PodSecurity' in (
+        reconciliation["message"])
+    assert_nothing_left(fake)
