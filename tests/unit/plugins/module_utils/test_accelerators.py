@@ -121,7 +121,7 @@ def test_distinct_single_gpus_pass():
 
 def test_two_pods_sharing_a_uuid_fail():
     cause, message, dummy = acc.judge_allocated([("a", parsed(["/dev/nvidia0"], ["GPU-a"])),
-                                             ("b", parsed(["/dev/nvidia0"], ["GPU-a"]))], NVIDIA)
+                                                 ("b", parsed(["/dev/nvidia0"], ["GPU-a"]))], NVIDIA)
     assert cause == "capability" and "same accelerator: GPU-a seen by a, b" in message
 
 

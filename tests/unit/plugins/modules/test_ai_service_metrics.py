@@ -66,7 +66,7 @@ def test_workload_metrics_are_discovered_and_collected_exactly(fake, cluster_fac
     assert len([q for q in cluster.queries if q.startswith("aic_test_requests_total")]) >= 2
     assert found["gpu_metrics_collected"]["status"] == "skipped"
     # the test pods are restricted and pinned; the ServiceMonitor targets the app's port
-    monitors = [r for r in fake.requests_to("POST", "/servicemonitors$")]
+    monitors = list(fake.requests_to("POST", "/servicemonitors$"))
     assert len(monitors) == 1
     assert leftovers(fake) == []
 

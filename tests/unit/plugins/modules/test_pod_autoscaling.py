@@ -68,7 +68,7 @@ def test_hpa_scales_up_on_the_custom_metric(fake, cluster_factory, tmp_path, cap
     sets = fake.requests_to("GET", "/services/aic-metrics-app.*/proxy/cgi-bin/set$")
     assert [r.query for r in sets] == [{"value": "50"}]
     # the HPA the module created: autoscaling/v2, Pods metric, target AverageValue 10, 1..3
-    posted = [r for r in fake.requests_to("POST", "/horizontalpodautoscalers$")]
+    posted = list(fake.requests_to("POST", "/horizontalpodautoscalers$"))
     assert len(posted) == 1
     assert max(cluster.max_replicas_seen.values()) == 3
     assert found["gpu_metric_served"]["status"] == "skipped"  # no GPU node: advisory
