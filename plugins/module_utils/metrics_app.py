@@ -20,7 +20,7 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.ai_conformance.rke2.plugins.module_utils.kube import KubeError
+from ansible_collections.ai_conformance.rke2.plugins.module_utils.kube import KubeError, Stuck, WaitTimeout
 from ansible_collections.ai_conformance.rke2.plugins.module_utils.testpods import PodBuilder
 
 APP_NAME = "aic-metrics-app"
@@ -200,3 +200,31 @@ def render_all(params, namespace, labels, monitor_labels=None, replicas=1, inter
     if with_monitor:
         objects.append(render_service_monitor(namespace, dict(labels, **(monitor_labels or {})), interval, name))
     return objects
+
+
+def start(kube, params, objects, replicas, result, check="metrics_workload", what="the test app"):
+    """Create ``objects`` (from ``render_all``), wait until ``replicas`` pods run and answer through the service proxy.
+
+    Records ``check`` (passed, or the policy's cause) and returns True when the app is up.
+    """
+    namespace = objects[0]["metadata"]["namespace"]
+    for obj in objects:
+        kube.create(obj)
+    image = PodBuilder(params).image(IMAGE_KEY)
+    try:
+        state = kube.wait_for_pods(namespace, selector_string(), replicas, "Running", timeout=params["timeout"])
+    except Stuck as exc:
+        result.outcome(check, exc.cause, "%s (image %s) did not start: %s" % (what, image, exc))
+        return False
+    except WaitTimeout as exc:
+        result.error(check, "%s (image %s) was not ready: %s" % (what, image, exc), cause="timeout")
+        return False
+    try:
+        wait_reachable(kube, namespace, params["timeout"])
+    except WaitTimeout as exc:
+        result.error(check, "%s runs but does not answer through the API server's service proxy: %s" % (what, exc),
+                     cause="network_policy")
+        return False
+    result.passed(check, "%s (image %s, %d replica(s)) runs under Pod Security restricted and answers through the service proxy"
+                  % (what, image, replicas), observed=state)
+    return True

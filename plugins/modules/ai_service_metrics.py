@@ -96,7 +96,6 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import An
 
 from ansible_collections.ai_conformance.rke2.plugins.module_utils import metrics_app as app
 from ansible_collections.ai_conformance.rke2.plugins.module_utils import monitoring as mon
-from ansible_collections.ai_conformance.rke2.plugins.module_utils.testpods import PodBuilder
 from ansible_collections.ai_conformance.rke2.plugins.module_utils.kube import (
     KubeError,
     Stuck,
@@ -217,26 +216,8 @@ def prepare_namespace(kube, params, prometheus, result):
 
 def deploy_workload(kube, params, namespace, monitor_labels, result):
     """The app, its Service and ServiceMonitor; returns True when its pod is ready."""
-    for obj in app.render_all(params, namespace, kube.labels(REQUIREMENT), monitor_labels, interval=params["scrape_interval"]):
-        kube.create(obj)
-    image = PodBuilder(params).image(app.IMAGE_KEY)
-    try:
-        state = kube.wait_for_pods(namespace, app.selector_string(), 1, "Running", timeout=params["timeout"])
-    except Stuck as exc:
-        result.outcome("metrics_workload", exc.cause, "the metrics workload (image %s) did not start: %s" % (image, exc))
-        return False
-    except WaitTimeout as exc:
-        result.error("metrics_workload", "the metrics workload (image %s) was not ready: %s" % (image, exc), cause="timeout")
-        return False
-    try:
-        app.wait_reachable(kube, namespace, params["timeout"])
-    except WaitTimeout as exc:
-        result.error("metrics_workload", "the metrics workload runs but does not answer through the API server's service proxy: %s"
-                     % exc, cause="network_policy")
-        return False
-    result.passed("metrics_workload", "the metrics workload (image %s) runs under Pod Security restricted and answers through "
-                  "the service proxy" % image, observed=state)
-    return True
+    objects = app.render_all(params, namespace, kube.labels(REQUIREMENT), monitor_labels, interval=params["scrape_interval"])
+    return app.start(kube, params, objects, 1, result, what="the metrics workload")
 
 
 def wait_target(kube, params, endpoint, namespace, result, selection):

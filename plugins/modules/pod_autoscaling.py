@@ -183,26 +183,10 @@ def deploy(kube, params, result):
     if not operator:
         result.note("The Prometheus Operator API is not served: no ServiceMonitor was created for the test app, so only an "
                     "adapter fed by another scraper can serve its metric.")
-    for obj in app.render_all(params, namespace, labels, monitor_labels, replicas=params["min_replicas"],
-                              interval=params["scrape_interval"], with_monitor=operator):
-        kube.create(obj)
-    image = PodBuilder(params).image(app.IMAGE_KEY)
-    try:
-        state = kube.wait_for_pods(namespace, app.selector_string(), params["min_replicas"], "Running", timeout=params["timeout"])
-    except Stuck as exc:
-        result.outcome("metrics_workload", exc.cause, "the test app (image %s) did not start: %s" % (image, exc))
+    objects = app.render_all(params, namespace, labels, monitor_labels, replicas=params["min_replicas"],
+                             interval=params["scrape_interval"], with_monitor=operator)
+    if not app.start(kube, params, objects, params["min_replicas"], result):
         return None
-    except WaitTimeout as exc:
-        result.error("metrics_workload", "the test app (image %s) was not ready: %s" % (image, exc), cause="timeout")
-        return None
-    try:
-        app.wait_reachable(kube, namespace, params["timeout"])
-    except WaitTimeout as exc:
-        result.error("metrics_workload", "the test app runs but does not answer through the API server's service proxy: %s"
-                     % exc, cause="network_policy")
-        return None
-    result.passed("metrics_workload", "the test app (image %s, %d replica(s)) runs under Pod Security restricted and answers "
-                  "through the service proxy" % (image, params["min_replicas"]), observed=state)
     return namespace
 
 
