@@ -222,7 +222,7 @@ def _section(lines, begin, end_prefix):
 def parse_probe(log, profile):
     """What one probe container printed: {"complete", "devices", "accelerators", "uuids", "list_exit", "list_output"}."""
     lines = (log or "").splitlines()
-    devices, _ = _section(lines, "devices-begin", "devices-end")
+    devices, dummy = _section(lines, "devices-begin", "devices-end")
     listing, exit_line = _section(lines, "list-begin", "list-exit")
     exit_code = None
     if exit_line:

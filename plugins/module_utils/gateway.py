@@ -81,19 +81,8 @@ def api_resources_table(rows):
 
 # ---------------------------------------------------------------- conditions
 
-
-def format_condition(cond):
-    """``Accepted=True (Handled: Handled by Traefik controller)`` for one condition."""
-    text = "%s=%s" % (cond.get("type"), cond.get("status"))
-    reason, message = cond.get("reason"), cond.get("message")
-    if reason or message:
-        text += " (%s)" % ": ".join(p for p in (reason, message) if p)
-    return text
-
-
-def format_conditions(conditions):
-    """All conditions as ``[A=B (reason: message), ...]``; ``[]`` when there are none."""
-    return "[%s]" % ", ".join(format_condition(c) for c in conditions or [])
+format_condition = k8s_status.format_condition
+format_conditions = k8s_status.format_conditions
 
 
 def check_condition(conditions, type_, generation=None):

@@ -584,17 +584,17 @@ class Kube:
         answer = self.request("GET", path, query={"container": container, "tailLines": tail_lines})
         return answer if isinstance(answer, str) else json.dumps(answer)
 
-    def service_proxy(self, namespace, service, port, path="/"):
+    def service_proxy(self, namespace, service, port, path="/", query=None):
         """GET through the API server's service proxy; returns text or JSON (not retried: the answer is the backend's)."""
         full = "%s%s/proxy/%s" % (api_path("v1", "services", service, namespace), ":%s" % quote(str(port), safe="") if port else "",
                                   path.lstrip("/"))
-        return self.request("GET", full, retry=False)
+        return self.request("GET", full, query=query, retry=False)
 
-    def pod_proxy(self, namespace, pod, port, path="/"):
+    def pod_proxy(self, namespace, pod, port, path="/", query=None):
         """GET through the API server's pod proxy (one given pod of a Service); returns text or JSON."""
         full = "%s%s/proxy/%s" % (api_path("v1", "pods", pod, namespace), ":%s" % quote(str(port), safe="") if port else "",
                                   path.lstrip("/"))
-        return self.request("GET", full, retry=False)
+        return self.request("GET", full, query=query, retry=False)
 
     # -- ownership and cleanup ---------------------------------------------
 

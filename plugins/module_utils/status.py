@@ -32,6 +32,20 @@ def condition_true(obj, type_):
     return bool(cond) and cond.get("status") == "True"
 
 
+def format_condition(cond):
+    """``Accepted=True (Handled: Handled by Traefik controller)`` for one condition."""
+    text = "%s=%s" % (cond.get("type"), cond.get("status"))
+    reason, message = cond.get("reason"), cond.get("message")
+    if reason or message:
+        text += " (%s)" % ": ".join(p for p in (reason, message) if p)
+    return text
+
+
+def format_conditions(items):
+    """All conditions as ``[A=B (reason: message), ...]``; ``[]`` when there are none."""
+    return "[%s]" % ", ".join(format_condition(c) for c in items or [])
+
+
 def node_ready(node):
     """(ready, detail) of a Node from its Ready condition."""
     cond = condition(node, "Ready")

@@ -34,7 +34,8 @@ API at a glance (``FakeKubeAPI``; docstrings have the details):
 * I/O stand-ins: ``set_pod_log(ns, pod, text, container=None)``,
   ``set_service_proxy(ns, svc, port, fn_or_text)``, ``set_pod_proxy(ns, pod, port, fn_or_text)``
   (the proxies route as the apiserver does: Service, then its v1 Endpoints;
-  ``endpoints_for(service, pods)`` builds the Endpoints the controller would)
+  ``endpoints_for(service, pods)`` builds the Endpoints the controller would),
+  ``set_aggregated_api(gv, fn, resource_list_doc)`` (an APIService's adapter, e.g. custom metrics)
 * faults and auth: ``fail(method, path_regex, status_code=None, body=None,
   fixture=None, times=None, delay=0.0, headers=None, reset=False, answer_delay=0.0)``,
   ``forbid(...)``, ``require_token(t)``,
@@ -954,6 +955,7 @@ class FakeKubeAPI:
         self._pod_logs = {}
         self._proxies = {}
         self._pod_proxies = {}
+        self._aggregated = {}
         self._server = None
         self._thread = None
         self._stopped = threading.Event()
@@ -1342,6 +1344,27 @@ class FakeKubeAPI:
         """
         with self._lock:
             self._pod_proxies[(namespace, name, None if port is None else str(port))] = fn_or_text
+
+    def set_aggregated_api(self, group_version, fn, resource_list_doc=None):
+        """Serve ``group_version`` as an aggregated API (an APIService backed by an adapter).
+
+        ``resource_list_doc`` puts the group/version into ``/apis``; the API's own
+        paths, its discovery document included (rest path ``""``), are answered by
+        ``fn(method, rest_path, query)`` returning a body or ``(status, body)``,
+        as the adapter behind an APIService answers them.
+        ``fn`` None removes the API again (``404 page not found``).
+        """
+        with self._lock:
+            if fn is None:
+                self._aggregated.pop(group_version, None)
+                if self.discovery.served(group_version):
+                    self.discovery.remove_group_version(group_version)
+                return
+            self._aggregated[group_version] = fn
+            if resource_list_doc is not None:
+                if self.discovery.served(group_version):
+                    self.discovery.remove_group_version(group_version)
+                self.discovery.add_group_version(group_version, resource_list_doc)
 
     @staticmethod
     def endpoints_for(service, pods, ready=True):
@@ -1975,6 +1998,15 @@ class FakeKubeAPI:
         if path in ("/healthz", "/livez", "/readyz"):
             return _text_response(200, "ok")
         with self._lock:
+            aggregated = self._aggregated_handler(path)
+        if aggregated is not None:
+            handler, rest = aggregated
+            result = handler(call.method, rest, dict(call.query))
+            status = 200
+            if isinstance(result, tuple):
+                status, result = result
+            return _proxy_response(status, result)
+        with self._lock:
             doc = self.discovery.document(path)
             if doc is not None:
                 self._check_forbidden(call, "get")
@@ -2324,6 +2356,14 @@ class FakeKubeAPI:
     def _proxy_path(self, kind, namespace, name_port, call):
         prefix = "/api/v1/namespaces/%s/%s/%s/proxy" % (namespace, kind, name_port)
         return (call.path[len(prefix):] if call.path.startswith(prefix) else "/") or "/"
+
+    def _aggregated_handler(self, path):
+        """(handler, rest path) when ``path`` lies below an aggregated API with a handler, else None."""
+        for group_version, handler in self._aggregated.items():
+            prefix = "/apis/%s" % group_version
+            if path == prefix or path.startswith(prefix + "/"):
+                return handler, path[len(prefix):]
+        return None
 
     def _service_proxy(self, namespace, name_port, call):
         # "svc", "svc:port" or "scheme:svc:port" (utilnet.SplitSchemeNamePort)

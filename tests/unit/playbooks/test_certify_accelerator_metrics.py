@@ -41,10 +41,13 @@ def test_cluster_without_gpu_operator_fails_and_writes_nothing(fake, tmp_path):
     found = checks_of(results)
     assert found["exporter_service"]["message"].startswith("the metrics exporter Service gpu-operator/nvidia-dcgm-exporter does not exist")
     assert found["per_gpu_metrics"]["status"] == "skipped"
-    # the only writes of the whole run are the preflight's access reviews (nothing is stored)
+    # the only writes of the whole run are the preflight's access reviews and the run lock (released at the end)
+    lease = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases"
     writes = set((r.method, r.path) for r in fake.requests if r.method != "GET")
     assert writes <= {("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews"),
-                      ("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews")}, writes
+                      ("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"),
+                      ("POST", lease), ("PUT", lease + "/ai-conformance-rke2"), ("DELETE", lease + "/ai-conformance-rke2")}, writes
+    assert fake.get_object("coordination.k8s.io/v1", "leases", "ai-conformance-rke2", "kube-system") is None
 
 
 def test_exporter_lacking_one_gpus_memory_series_fails_naming_it(fake, tmp_path):

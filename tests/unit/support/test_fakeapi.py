@@ -928,6 +928,43 @@ def test_pod_proxy(fake):
     assert status_and_body(fake, "GET", path) == (200, b"up 1\n/metrics")
 
 
+def test_pod_proxy_answers_like_the_recorded_apiserver(fake, corev1):
+    missing = recorded("errors/404-proxy-pod-missing.json")
+    status, data = status_and_body(fake, "GET", "/api/v1/namespaces/default/pods/no-such-pod:9400/proxy/metrics")
+    assert status == 404 and json.loads(data)["message"] == missing["response"]["message"]
+    corev1.create_namespaced_pod("default", pod("exporter"))
+    no_ip = recorded("errors/400-proxy-pod-pending-no-ip.json")
+    status, data = status_and_body(fake, "GET", "/api/v1/namespaces/default/pods/exporter:9400/proxy/metrics")
+    assert (status, json.loads(data)) == (no_ip["status_code"], no_ip["response"])
+    fake.set_status("v1", "pods", "exporter", {"phase": "Running", "podIP": "10.42.0.9"}, namespace="default")
+    status, data = status_and_body(fake, "GET", "/api/v1/namespaces/default/pods/exporter:9400/proxy/metrics")
+    assert status == 503 and "connection refused" in json.loads(data)["message"]
+    fake.set_pod_proxy("default", "exporter", None, lambda method, path, query, body: "up %s %s\n" % (path, query.get("v")))
+    status, data = status_and_body(fake, "GET", "/api/v1/namespaces/default/pods/exporter:9400/proxy/cgi-bin/set?v=3")
+    assert (status, data) == (200, b"up /cgi-bin/set 3\n")
+
+
+def test_aggregated_api_serves_discovery_and_paths_and_goes_away(fake, core):
+    doc = {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "custom.metrics.k8s.io/v1beta1", "resources": []}
+    assert raw(fake, "GET", "/apis/custom.metrics.k8s.io/v1beta1")[2] == b"404 page not found\n"
+
+    def adapter(method, path, query):
+        if path == "":
+            return dict(doc, resources=[{"name": "pods/m", "singularName": "", "namespaced": True, "kind": "MetricValueList",
+                                         "verbs": ["get"]}])
+        return 404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": path}
+
+    fake.set_aggregated_api("custom.metrics.k8s.io/v1beta1", adapter, doc)
+    groups = json.loads(status_and_body(fake, "GET", "/apis")[1])["groups"]
+    assert "custom.metrics.k8s.io" in [g["name"] for g in groups]
+    listed = json.loads(status_and_body(fake, "GET", "/apis/custom.metrics.k8s.io/v1beta1")[1])
+    assert [r["name"] for r in listed["resources"]] == ["pods/m"]
+    status, data = status_and_body(fake, "GET", "/apis/custom.metrics.k8s.io/v1beta1/namespaces/x/pods/*/m")
+    assert status == 404 and json.loads(data)["message"] == "/namespaces/x/pods/*/m"
+    fake.set_aggregated_api("custom.metrics.k8s.io/v1beta1", None)
+    assert raw(fake, "GET", "/apis/custom.metrics.k8s.io/v1beta1")[2] == b"404 page not found\n"
+
+
 # --------------------------------------------------------------------------
 # fault injection, request log, watch
 # --------------------------------------------------------------------------

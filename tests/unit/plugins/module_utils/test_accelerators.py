@@ -120,41 +120,41 @@ def test_distinct_single_gpus_pass():
 
 
 def test_two_pods_sharing_a_uuid_fail():
-    cause, message, _ = acc.judge_allocated([("a", parsed(["/dev/nvidia0"], ["GPU-a"])),
-                                             ("b", parsed(["/dev/nvidia0"], ["GPU-a"]))], NVIDIA)
+    cause, message, dummy = acc.judge_allocated([("a", parsed(["/dev/nvidia0"], ["GPU-a"])),
+                                                 ("b", parsed(["/dev/nvidia0"], ["GPU-a"]))], NVIDIA)
     assert cause == "capability" and "same accelerator: GPU-a seen by a, b" in message
 
 
 def test_pod_seeing_two_gpus_fails():
-    cause, message, _ = acc.judge_allocated([("a", parsed(["/dev/nvidia0", "/dev/nvidia1"], ["GPU-a", "GPU-b"]))], NVIDIA)
+    cause, message, dummy = acc.judge_allocated([("a", parsed(["/dev/nvidia0", "/dev/nvidia1"], ["GPU-a", "GPU-b"]))], NVIDIA)
     assert cause == "capability" and "did not see exactly one: a: 2 device node(s)" in message
 
 
 def test_pod_seeing_no_gpu_although_requested_fails():
-    cause, _message, _ = acc.judge_allocated([("a", parsed([], [], 6))], NVIDIA)
+    cause, _message, dummy = acc.judge_allocated([("a", parsed([], [], 6))], NVIDIA)
     assert cause == "capability"
 
 
 def test_missing_tool_in_an_allocated_pod_is_tooling():
-    cause, message, _ = acc.judge_allocated([("a", parsed(["/dev/nvidia0"], [], 127))], NVIDIA)
+    cause, message, dummy = acc.judge_allocated([("a", parsed(["/dev/nvidia0"], [], 127))], NVIDIA)
     assert cause == "test_tooling" and "exit 127" in message
 
 
 def test_exit_code_alone_decides_nothing():
     """A non-zero exit of the listing tool with one GPU printed is still one GPU."""
-    cause, _message, _ = acc.judge_allocated([("a", parsed(["/dev/nvidia0"], ["GPU-a"], 9))], NVIDIA)
+    cause, _message, dummy = acc.judge_allocated([("a", parsed(["/dev/nvidia0"], ["GPU-a"], 9))], NVIDIA)
     assert cause is None
 
 
 def test_bypass_pod_seeing_a_gpu_fails_and_seeing_none_passes():
-    cause, message, _ = acc.judge_isolated("pod bypass", parsed(["/dev/nvidia0"], ["GPU-a"]), "sets NVIDIA_VISIBLE_DEVICES=all")
+    cause, message, dummy = acc.judge_isolated("pod bypass", parsed(["/dev/nvidia0"], ["GPU-a"]), "sets NVIDIA_VISIBLE_DEVICES=all")
     assert cause == "capability" and "sees accelerators it did not request" in message
-    cause, message, _ = acc.judge_isolated("pod bypass", parsed([], [], 127), "sets NVIDIA_VISIBLE_DEVICES=all")
+    cause, message, dummy = acc.judge_isolated("pod bypass", parsed([], [], 127), "sets NVIDIA_VISIBLE_DEVICES=all")
     assert cause is None and message == "pod bypass (sets NVIDIA_VISIBLE_DEVICES=all) sees no accelerator"
 
 
 def test_second_container_seeing_only_a_device_node_fails():
-    cause, _message, _ = acc.judge_isolated("container second", parsed(["/dev/nvidia0"], [], 127), "peer")
+    cause, _message, dummy = acc.judge_isolated("container second", parsed(["/dev/nvidia0"], [], 127), "peer")
     assert cause == "capability"
 
 

@@ -201,7 +201,7 @@ def test_allocation_exercised_with_a_driver(fake, capsys):
     # ... a restricted pod from the builder, in a namespace that enforces restricted ...
     assert testpods.hardening_problems(created[0]["spec"]) == []
     assert created[0]["spec"]["containers"][0]["image"] == testpods.IMAGES["busybox"]
-    namespace = [r for r in fake.requests_to("POST", r"^/api/v1/namespaces$")][0]
+    namespace = list(fake.requests_to("POST", r"^/api/v1/namespaces$"))[0]
     assert namespace.path == "/api/v1/namespaces"
     # ... and removed everything afterwards
     assert ours_left(fake) == []

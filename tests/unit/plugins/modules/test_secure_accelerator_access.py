@@ -212,7 +212,7 @@ def operator_objects(fake, toolkit_env, plugin_env, cdi=False):
         fake.put_object({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": name, "namespace": "gpu-operator"},
                          "spec": {"selector": {"matchLabels": {"app": name}}, "template": {
                              "metadata": {"labels": {"app": name}},
-                             "spec": {"containers": [{"name": name.split("-daemonset")[0], "image": "nvcr.io/nvidia/x:1",
+                             "spec": {"containers": [{"name": name.split("-daemonset", maxsplit=1)[0], "image": "nvcr.io/nvidia/x:1",
                                                       "env": [{"name": k, "value": v} for k, v in env.items()]}]}}}})
 
 
@@ -292,7 +292,7 @@ def test_dra_managed_gpus_pass_with_resource_claims(fake, tmp_path, capsys):
     assert evidence(result, "accelerator-nodes")["device_class"] == "gpu.nvidia.com"
     assert sorted(o["uuids"][0] for o in found["exclusive_allocation"]["observed"]) == sorted(UUIDS[:2])
     assert "cannot allocate all claims" in found["exhaustion_pending"]["message"]
-    templates = [r for r in fake.requests_to("POST", "/resourceclaimtemplates$")]
+    templates = list(fake.requests_to("POST", "/resourceclaimtemplates$"))
     assert len(templates) == 1
     assert fake.objects("resource.k8s.io/v1", "resourceclaims") == []
 
