@@ -22,6 +22,7 @@ from tests.support.kubectl import kubectl
 from tests.support.playbook import REPO_ROOT, playbook_env, run_playbook
 from tests.unit.roles.test_gateway_api_playbook import Rke2
 from tests.unit.roles.test_gpu_operator_playbook import Operator
+from tests.unit.roles.test_monitoring_playbook import HelmController as MonitoringCharts
 from tests.unit.roles.test_training_operator_apply import build_manifests_with_ca, play_operator
 
 PLAYBOOK = REPO_ROOT + "/playbooks/addons.yml"
@@ -106,12 +107,18 @@ def gpu_operator_installed(fake):
     assert fake.get_object("nvidia.com/v1", "clusterpolicies", "cluster-policy")["status"]["state"] == "ready"
 
 
+def monitoring_installed(fake):
+    helmchart_installed("kube-prometheus-stack", "91.5.0")(fake)
+    helmchart_installed("prometheus-adapter", "5.3.0")(fake)
+
+
 Installer = namedtuple("Installer", "role setup installed variables")
 INSTALLERS = [
     Installer("gateway_api", setup_gateway_api, gateway_api_installed, None),
     Installer("volcano", helm_release("volcano", ["volcano-admission", "volcano-controllers", "volcano-scheduler"]),
               helmchart_installed("volcano", "1.15.1"), None),
     Installer("training_operator", setup_training_operator, training_operator_installed, training_operator_vars),
+    Installer("monitoring", lambda fake, helm, manifests: MonitoringCharts(fake), monitoring_installed, None),
     # on by default when the inventory group gpu_nodes has hosts
     Installer("gpu_operator", setup_gpu_operator, gpu_operator_installed, lambda manifests: {"gpu_operator_enabled": True}),
 ]
