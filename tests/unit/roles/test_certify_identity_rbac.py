@@ -65,7 +65,7 @@ def test_no_cluster_admin_powers():
                                   ("create", "apiextensions.k8s.io", "customresourcedefinitions"),
                                   ("patch", "helm.cattle.io", "helmcharts"), ("impersonate", "", "users"),
                                   ("delete", "", "nodes"), ("create", "", "pods/exec")]:
-        resource, _, sub = resource.partition("/")
+        resource, dummy, sub = resource.partition("/")
         attrs = rbac.Attributes(verb, group, resource, sub or None, None, "x", "/")
         assert not rbac.allowed(rules, attrs), attrs.describe()
 
