@@ -78,4 +78,8 @@ def test_check_mode_writes_no_lock_and_says_so(fake, tmp_path):
     leases = record_leases(fake)
     rc, out = certify(fake, tmp_path, args=["--check"])
     assert "check mode: the run lock was not written" in out, out
+    # a dry run exercises nothing: it neither fails on the (skipped) MUSTs nor writes a report
+    assert rc == 0, out
+    assert "Check mode: read-only checks ran, nothing was exercised and no report was written" in out
+    assert not (tmp_path / "report").exists()
     assert leases == [] and not fake.requests_to("POST", "/leases") and not fake.requests_to("PUT", "/leases")
