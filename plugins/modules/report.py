@@ -101,10 +101,14 @@ EXAMPLES = r"""
 
 RETURN = r"""
 files:
-  description: Paths of the written files.
+  description: Paths of the written files (in check mode, of the files that would be written).
   returned: always
   type: list
   elements: str
+written:
+  description: Whether the files were written (C(false) in check mode).
+  returned: always
+  type: bool
 summary:
   description:
     - Counts per status and C(unmet_must), the MUST requirements neither passed nor not applicable.
@@ -234,7 +238,7 @@ def main():
             for name in (SUBMISSION_JUNIT, SUBMISSION_JUNIT_WITH_FAILURES):
                 if name not in submission and os.path.exists(os.path.join(submission_path, name)):
                     os.remove(os.path.join(submission_path, name))
-    module.exit_json(changed=not module.check_mode, files=paths, summary=summary, readiness=summary["readiness"],
+    module.exit_json(changed=not module.check_mode, written=not module.check_mode, files=paths, summary=summary, readiness=summary["readiness"],
                      report_dir=params["report_dir"], submission_path=submission_path)
 
 
