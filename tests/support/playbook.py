@@ -2,10 +2,13 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
+
+import yaml
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -53,3 +56,27 @@ def run_playbook(playbook, tmp_path, extra_vars=None, args=(), env=None, timeout
 def certify(tmp_path, extra_vars, env=None, timeout=300):
     """playbooks/certify.yml with ``extra_vars``; returns (rc, output, seconds)."""
     return run_playbook(os.path.join(REPO_ROOT, "playbooks", "certify.yml"), tmp_path, extra_vars, env=env, timeout=timeout)
+
+
+RECAP = re.compile(r"localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
+
+
+def run_recapped(playbook, tmp_path, variables, check=False, timeout=300):
+    """Run ``playbook`` on localhost (``--check`` when ``check``), quiet about the implicit inventory.
+
+    Returns {"rc", "changed", "failed", "out"} read from the play recap (which must be there).
+    """
+    env = playbook_env(tmp_path, ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
+    rc, out, dummy = run_playbook(playbook, tmp_path, variables, args=["--check"] if check else [], env=env, timeout=timeout)
+    recap = RECAP.search(out)
+    assert recap, out
+    return {"rc": rc, "changed": int(recap.group(2)), "failed": int(recap.group(4)), "out": out}
+
+
+def run_role(role, tmp_path, variables, check=False, timeout=300):
+    """A play of this collection's ``role`` alone, run with ``run_recapped``."""
+    play = [{"name": role, "hosts": "localhost", "gather_facts": False, "roles": [{"role": "ai_conformance.rke2." + role}]}]
+    path = tmp_path / ("%s-play.yml" % role)
+    path.write_text(yaml.safe_dump(play))
+    return run_recapped(str(path), tmp_path, variables, check=check, timeout=timeout)
+

@@ -10,7 +10,6 @@ plays for it, what must exist afterwards, and only the variables a test cannot
 avoid, such as a local manifest copy instead of a download).
 """
 
-import re
 from collections import namedtuple
 
 import pytest
@@ -19,7 +18,7 @@ import yaml
 from tests.support.fakeapi import FakeKubeAPI
 from tests.support.gpu_cluster import recorded_node
 from tests.support.kubectl import kubectl
-from tests.support.playbook import REPO_ROOT, playbook_env, run_playbook
+from tests.support.playbook import REPO_ROOT, run_recapped
 from tests.unit.roles.test_gateway_api_playbook import Rke2
 from tests.unit.roles.test_gpu_operator_playbook import Operator
 from tests.unit.roles.test_monitoring_playbook import HelmController as MonitoringCharts
@@ -145,11 +144,8 @@ def addons(fake, tmp_path, manifests, check=False, **extra):
     for installer in INSTALLERS:
         variables.update(installer.variables(manifests) if installer.variables else {})
     variables.update(extra)
-    env = playbook_env(tmp_path, ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
-    rc, out, dummy = run_playbook(PLAYBOOK, tmp_path, variables, args=["--check"] if check else [], env=env, timeout=600)
-    recap = re.search(r"localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", out)
-    assert recap, out
-    return rc, int(recap.group(2)), out
+    outcome = run_recapped(PLAYBOOK, tmp_path, variables, check=check, timeout=600)
+    return outcome["rc"], outcome["changed"], outcome["out"]
 
 
 def ran(out, role):

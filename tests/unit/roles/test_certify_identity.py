@@ -8,7 +8,6 @@ rule taken away turns the affected check into ``error`` naming the permission.
 
 import base64
 import os
-import re
 import stat
 
 import pytest
@@ -18,7 +17,7 @@ from ansible_collections.ai_conformance.rke2.plugins.modules import ai_inference
 from tests.support import rbac
 from tests.support.fakeapi import FakeKubeAPI
 from tests.support.modrun import checks, run_module
-from tests.support.playbook import REPO_ROOT, playbook_env, run_playbook
+from tests.support.playbook import REPO_ROOT, run_recapped
 from tests.unit.plugins.modules.test_dra_support import add_driver, play_dra
 
 PLAYBOOK = os.path.join(REPO_ROOT, "playbooks", "certify_identity.yml")
@@ -53,11 +52,7 @@ def run_role(fake, tmp_path, check=False, **extra):
     variables = {"conformance_kubeconfig": fake.kubeconfig, "certify_identity_kubeconfig_dest": str(tmp_path / "certify.kubeconfig"),
                  "certify_identity_token_timeout": 5}
     variables.update(extra)
-    env = playbook_env(tmp_path, ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
-    rc, out, dummy = run_playbook(PLAYBOOK, tmp_path, variables, args=["--check"] if check else [], env=env)
-    recap = re.search(r"localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", out)
-    assert recap, out
-    return {"rc": rc, "changed": int(recap.group(2)), "out": out}
+    return run_recapped(PLAYBOOK, tmp_path, variables, check=check)
 
 
 def applied_rules(fake):

@@ -9,13 +9,12 @@ and the failure messages.
 
 import glob
 import os
-import re
 
 import pytest
 import yaml
 
 from tests.support.fakeapi import FakeKubeAPI, unreachable_url
-from tests.support.playbook import playbook_env, run_playbook
+from tests.support.playbook import run_role
 from tests.support.shared import shared_path
 
 CRD_NAMES = ["gatewayclasses", "gateways", "httproutes", "grpcroutes", "referencegrants"]
@@ -79,19 +78,10 @@ def fake():
 
 
 def playbook(fake, tmp_path, extra_vars=None, check=False):
-    kubeconfig = fake.write_kubeconfig(str(tmp_path / "kubeconfig"))
-    play = [{"name": "gateway_api", "hosts": "localhost", "gather_facts": False,
-             "roles": [{"role": "ai_conformance.rke2.gateway_api"}]}]
-    path = tmp_path / "play.yml"
-    path.write_text(yaml.safe_dump(play))
-    variables = {"gateway_api_kubeconfig": kubeconfig, "gateway_api_traefik_rollout_delay": 1,
-                 "gateway_api_traefik_rollout_timeout": 4}
+    variables = {"gateway_api_kubeconfig": fake.write_kubeconfig(str(tmp_path / "kubeconfig")),
+                 "gateway_api_traefik_rollout_delay": 1, "gateway_api_traefik_rollout_timeout": 4}
     variables.update(extra_vars or {})
-    env = playbook_env(tmp_path, ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
-    rc, out, dummy = run_playbook(str(path), tmp_path, variables, args=["--check"] if check else [], env=env)
-    recap = re.search(r"localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", out)
-    assert recap, out
-    return {"rc": rc, "changed": int(recap.group(2)), "failed": int(recap.group(4)), "out": out}
+    return run_role("gateway_api", tmp_path, variables, check=check)
 
 
 def hcc_values(fake):

@@ -6,14 +6,13 @@ GPU node gets allocatable ``nvidia.com/gpu``. Checks the values that reach the c
 check mode, the ServiceMonitor auto switch and the bounded wait's message.
 """
 
-import re
 
 import pytest
 import yaml
 
 from tests.support.fakeapi import FakeKubeAPI
 from tests.support.gpu_cluster import RESOURCE, recorded_node
-from tests.support.playbook import playbook_env, run_playbook
+from tests.support.playbook import run_role
 
 HELMCHART = ("helm.cattle.io/v1", "helmcharts")
 
@@ -50,19 +49,10 @@ def fake():
 
 
 def playbook(fake, tmp_path, extra_vars=None, check=False):
-    kubeconfig = fake.write_kubeconfig(str(tmp_path / "kubeconfig"))
-    play = [{"name": "gpu_operator", "hosts": "localhost", "gather_facts": False,
-             "roles": [{"role": "ai_conformance.rke2.gpu_operator"}]}]
-    path = tmp_path / "play.yml"
-    path.write_text(yaml.safe_dump(play))
-    variables = {"gpu_operator_kubeconfig": kubeconfig, "gpu_operator_enabled": True, "gpu_operator_expected_gpu_nodes": 1,
-                 "gpu_operator_wait_delay": 1, "gpu_operator_wait_timeout": 3}
+    variables = {"gpu_operator_kubeconfig": fake.write_kubeconfig(str(tmp_path / "kubeconfig")), "gpu_operator_enabled": True,
+                 "gpu_operator_expected_gpu_nodes": 1, "gpu_operator_wait_delay": 1, "gpu_operator_wait_timeout": 3}
     variables.update(extra_vars or {})
-    env = playbook_env(tmp_path, ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
-    rc, out, dummy = run_playbook(str(path), tmp_path, variables, args=["--check"] if check else [], env=env)
-    recap = re.search(r"localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", out)
-    assert recap, out
-    return {"rc": rc, "changed": int(recap.group(2)), "failed": int(recap.group(4)), "out": out}
+    return run_role("gpu_operator", tmp_path, variables, check=check)
 
 
 def chart_values(fake):

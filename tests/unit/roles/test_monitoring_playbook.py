@@ -5,14 +5,13 @@ ServiceMonitor CRD (the real v0.93.0 one, Established) and an Available Promethe
 registers the APIService v1beta1.custom.metrics.k8s.io. Checks idempotence, check mode and the bounded waits.
 """
 
-import re
 
 import pytest
 import yaml
 
 from tests.support.fakeapi import FakeKubeAPI
 from tests.support.monitoring_cluster import prometheus_object
-from tests.support.playbook import playbook_env, run_playbook
+from tests.support.playbook import run_role
 from tests.support.shared import shared_path
 
 HELMCHART = ("helm.cattle.io/v1", "helmcharts")
@@ -53,17 +52,10 @@ def fake():
 
 
 def playbook(fake, tmp_path, extra_vars=None, check=False):
-    kubeconfig = fake.write_kubeconfig(str(tmp_path / "kubeconfig"))
-    play = [{"name": "monitoring", "hosts": "localhost", "gather_facts": False, "roles": [{"role": "ai_conformance.rke2.monitoring"}]}]
-    path = tmp_path / "play.yml"
-    path.write_text(yaml.safe_dump(play))
-    variables = {"monitoring_kubeconfig": kubeconfig, "monitoring_wait_timeout": 3, "monitoring_wait_delay": 1}
+    variables = {"monitoring_kubeconfig": fake.write_kubeconfig(str(tmp_path / "kubeconfig")), "monitoring_wait_timeout": 3,
+                 "monitoring_wait_delay": 1}
     variables.update(extra_vars or {})
-    env = playbook_env(tmp_path, ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
-    rc, out, dummy = run_playbook(str(path), tmp_path, variables, args=["--check"] if check else [], env=env)
-    recap = re.search(r"localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", out)
-    assert recap, out
-    return {"rc": rc, "changed": int(recap.group(2)), "failed": int(recap.group(4)), "out": out}
+    return run_role("monitoring", tmp_path, variables, check=check)
 
 
 def test_installs_waits_and_is_idempotent(fake, tmp_path):
