@@ -79,4 +79,3 @@ def run_role(role, tmp_path, variables, check=False, timeout=300):
     path = tmp_path / ("%s-play.yml" % role)
     path.write_text(yaml.safe_dump(play))
     return run_recapped(str(path), tmp_path, variables, check=check, timeout=timeout)
-
